@@ -1,0 +1,242 @@
+"""The websocket endpoint ``/ws/chat/`` (docs/protocol.md).
+
+The consumer is thin: it parses frames, checks the cheap things it already
+knows (frame shape, the user's rooms, the rate limit), calls a service and
+replies. Deliveries come from the process's ``Hub``, never from a
+per-socket channel-layer channel.
+"""
+
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import selectors, services
+from .errors import BadInput, ChatError, NotMember
+from .hub import get_hub
+from .payloads import dumps, message_payload
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TOO_BIG = 1009
+
+
+class TokenBucket:
+    """``rate`` frames per second sustained, with bursts of up to ``burst``."""
+
+    def __init__(self, rate, burst):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = None
+        self.user_id = None
+        self.rooms = set()
+        self.counted = False
+        self.hub = None
+        self.closed = False
+        # Frames from the hub wait here while hello or a resume is being sent,
+        # so that the client sees every room's messages in seq order.
+        self.held = None
+        self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
+
+    # --- connection ----------------------------------------------------
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not self.scope.get("origin_ok"):
+            await self.close()  # before accept: daphne answers HTTP 403
+            return
+        self.user, self.user_id = user, user.pk
+        hello, rooms = await database_sync_to_async(services.connection_open)(user=user)
+        await self.accept()
+        if hello is None:
+            logger.info("user %s refused: too many sockets", self.user_id)
+            await self.close(code=services.CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.counted = True
+        self.held = []
+        self.hub = get_hub()
+        await self.hub.start()
+        await self.hub.attach(self, {r["id"]: r["last_seq"] for r in rooms})
+        await self.send(text_data=dumps(hello))
+        await self._release({r["id"]: r["last_seq"] for r in rooms})
+
+    async def disconnect(self, code):
+        self.closed = True
+        if self.hub is not None:
+            await self.hub.detach(self)
+        if self.counted:
+            self.counted = False
+            await database_sync_to_async(services.connection_close)(user=self.user)
+
+    async def close(self, code=None, reason=None):
+        self.closed = True
+        await super().close(code=code, reason=reason)
+
+    async def push(self, text, room_id=None, seq=None):
+        """Called by the hub for every frame this socket should receive."""
+        if self.closed:
+            return
+        if self.held is not None:
+            self.held.append((text, room_id, seq))
+            return
+        await self.send(text_data=text)
+
+    async def _release(self, sent_up_to):
+        """Send the held frames, minus messages the client already has."""
+        held, self.held = self.held, None
+        for text, room_id, seq in held or ():
+            if seq is not None and seq <= sent_up_to.get(room_id, 0):
+                continue
+            await self.send(text_data=text)
+
+    # --- frames from the client ----------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None:
+            await self.error("bad_frame", "Binary frames are not supported; send JSON text.")
+            return
+        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES // 4 and (
+            len(text_data.encode("utf-8")) > settings.CHAT_MAX_FRAME_BYTES
+        ):
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._limited_error("bad_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict):
+            await self._limited_error("bad_frame", "A frame must be a JSON object.")
+            return
+        client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+        if not self.bucket.take():
+            await self.error("rate_limited", "Too many frames; slow down.", client_id)
+            return
+        handler = (
+            self.handlers.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
+        )
+        if handler is None:
+            await self.error("unknown_type", "Unknown or missing frame type.", client_id)
+            return
+        try:
+            await handler(self, frame)
+        except ChatError as exc:
+            await self.error(exc.code, exc.detail, client_id)
+
+    async def _limited_error(self, code, detail):
+        if self.bucket.take():
+            await self.error(code, detail)
+        else:
+            await self.error("rate_limited", "Too many frames; slow down.")
+
+    async def error(self, code, detail, client_id=None):
+        frame = {"type": "error", "code": code, "detail": detail}
+        if client_id is not None:
+            frame["client_id"] = client_id
+        await self.send(text_data=dumps(frame))
+
+    def _member_room(self, frame):
+        room_id = services.require_id(frame.get("room"), "room")
+        if room_id not in self.rooms:
+            raise NotMember()
+        return room_id
+
+    async def on_message_send(self, frame):
+        body, client_id = frame.get("body"), frame.get("client_id")
+        services.validate_client_id(client_id)
+        if not isinstance(body, str):
+            raise BadInput("'body' must be a string.")
+        room_id = self._member_room(frame)
+        message, created = await database_sync_to_async(services.message_send)(
+            user=self.user, room_id=room_id, body=body, client_id=client_id
+        )
+        await self.send(
+            text_data=dumps(
+                {
+                    "type": "message.ack",
+                    "client_id": client_id,
+                    "message": message_payload(message),
+                    "duplicate": not created,
+                }
+            )
+        )
+
+    async def on_message_read(self, frame):
+        room_id = self._member_room(frame)
+        seq = services.require_seq(frame.get("seq"))
+        await database_sync_to_async(services.message_read)(
+            user=self.user, room_id=room_id, seq=seq
+        )
+
+    async def on_typing(self, frame):
+        room_id = self._member_room(frame)
+        text = services.typing_notify(user=self.user, room_id=room_id)
+        await self.hub.publish_room(room_id, text, exclude_user=self.user_id)
+
+    async def on_resume(self, frame):
+        wanted = frame.get("rooms")
+        if not isinstance(wanted, dict):
+            raise BadInput("'rooms' must be an object of room id to last seq.")
+        parsed = {}
+        for key, last_seq in wanted.items():
+            if not (isinstance(key, str) and key.isdigit() and len(key) < 19):
+                raise BadInput("'rooms' keys must be room ids.")
+            parsed[int(key)] = services.require_seq(last_seq, "rooms")
+        unknown = sorted(r for r in parsed if r not in self.rooms)
+        if unknown:
+            await self.error("not_member", f"Not a member of rooms {unknown}; they were skipped.")
+        parsed = {r: s for r, s in parsed.items() if r in self.rooms}
+        self.held = [] if self.held is None else self.held
+        sent = {}
+        try:
+            replay = await database_sync_to_async(selectors.resume_replay)(
+                parsed, settings.CHAT_RESUME_LIMIT
+            )
+            truncated = []
+            for room_id, (messages, last_sent, cut) in replay.items():
+                if cut:
+                    truncated.append(room_id)
+                    continue
+                for message in messages:
+                    await self.send(
+                        text_data=dumps(
+                            {"type": "message.new", "message": message_payload(message)}
+                        )
+                    )
+                sent[room_id] = last_sent
+            done = {"type": "resume.done", "rooms": {str(r): s for r, s in sent.items()}}
+            if truncated:
+                done["truncated"] = truncated
+            await self.send(text_data=dumps(done))
+        finally:
+            await self._release(sent)
+
+    async def on_ping(self, frame):
+        await self.send(text_data='{"type":"pong"}')
+
+    handlers = {
+        "message.send": on_message_send,
+        "message.read": on_message_read,
+        "typing": on_typing,
+        "resume": on_resume,
+        "ping": on_ping,
+    }

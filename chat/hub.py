@@ -1,0 +1,246 @@
+"""The per-process fan-out hub (docs/architecture.md, "Fan-out").
+
+A daphne process holds one ``Hub`` per event loop. The hub owns the process's
+only channel-layer channel and joins it to the group of every room and user
+that a local socket needs, once. Events published by ``chat.fanout`` arrive
+here once per process and are handed to the local consumers directly, so
+one message costs one channel-layer operation per node instead of one per
+socket, and its JSON text is shared by every socket.
+
+The layer is at-most-once. The hub remembers the highest ``seq`` it has seen
+per room; when a message arrives with a gap before it, the hub first reads
+the missing messages from the database and delivers them in order, and it
+drops repeats. Group subscriptions are renewed with every heartbeat, so
+expiry, or a Redis restart that lost them, heals within one interval.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import fanout, presence, selectors, services
+from .payloads import dumps, message_payload
+
+logger = logging.getLogger(__name__)
+
+_hubs = {}
+
+
+def get_hub():
+    """The hub of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        for stale in [other for other in _hubs if other.is_closed()]:
+            del _hubs[stale]
+        hub = _hubs[loop] = Hub()
+    return hub
+
+
+class Hub:
+    def __init__(self):
+        self.layer = get_channel_layer()
+        self.channel = None
+        self.rooms = defaultdict(set)  # room id -> local consumers
+        self.users = defaultdict(set)  # user id -> local consumers
+        self.room_seq = {}  # room id -> highest seq seen here
+        self._start_lock = asyncio.Lock()
+        self._tasks = []
+
+    # --- lifecycle -----------------------------------------------------
+
+    async def start(self):
+        async with self._start_lock:
+            if self.channel is not None:
+                return
+            self.channel = await self.layer.new_channel("hub")
+            await self._subscribe(fanout.PRESENCE_GROUP)
+            await database_sync_to_async(presence.node_heartbeat)()
+            self._tasks = [
+                asyncio.create_task(self._receive_loop()),
+                asyncio.create_task(self._heartbeat_loop()),
+            ]
+            logger.info("hub %s started on node %s", self.channel, presence.NODE_NAME)
+
+    async def stop(self):
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+
+    async def _subscribe(self, group):
+        try:
+            await self.layer.group_add(group, self.channel)
+        except Exception:
+            # The next heartbeat subscribes again; gaps are refilled by seq.
+            logger.warning("could not subscribe to %s", group, exc_info=True)
+
+    async def _unsubscribe(self, group):
+        try:
+            await self.layer.group_discard(group, self.channel)
+        except Exception:
+            logger.warning("could not unsubscribe from %s", group, exc_info=True)
+
+    # --- local sockets -------------------------------------------------
+
+    async def attach(self, consumer, room_seqs):
+        """Start delivering the user's events and the rooms' messages to consumer."""
+        sockets = self.users[consumer.user_id]
+        sockets.add(consumer)
+        if len(sockets) == 1:
+            await self._subscribe(fanout.user_group(consumer.user_id))
+        for room_id, last_seq in room_seqs.items():
+            await self._add_to_room(consumer, room_id, last_seq)
+
+    async def detach(self, consumer):
+        sockets = self.users.get(consumer.user_id)
+        if sockets is not None:
+            sockets.discard(consumer)
+            if not sockets:
+                del self.users[consumer.user_id]
+                await self._unsubscribe(fanout.user_group(consumer.user_id))
+        for room_id in list(consumer.rooms):
+            await self._remove_from_room(consumer, room_id)
+
+    async def _add_to_room(self, consumer, room_id, last_seq):
+        consumer.rooms.add(room_id)
+        local = self.rooms[room_id]
+        local.add(consumer)
+        if len(local) == 1:
+            self.room_seq.setdefault(room_id, last_seq)
+            await self._subscribe(fanout.room_group(room_id))
+
+    async def _remove_from_room(self, consumer, room_id):
+        consumer.rooms.discard(room_id)
+        local = self.rooms.get(room_id)
+        if local is None:
+            return
+        local.discard(consumer)
+        if not local:
+            del self.rooms[room_id]
+            self.room_seq.pop(room_id, None)
+            await self._unsubscribe(fanout.room_group(room_id))
+
+    async def publish_room(self, room_id, text, *, exclude_user=None):
+        """Publish a frame that is not stored (typing) from the event loop."""
+        try:
+            await self.layer.group_send(
+                fanout.room_group(room_id),
+                fanout.room_event(room_id, text, exclude_user=exclude_user),
+            )
+        except Exception:
+            logger.warning("could not publish to room %s", room_id, exc_info=True)
+
+    # --- events from the layer -----------------------------------------
+
+    async def _receive_loop(self):
+        delay = 0.1
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("channel layer receive failed; retrying", exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                await self.dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub could not dispatch a %s event", event.get("type"))
+
+    async def dispatch(self, event):
+        kind = event.get("type")
+        if kind == "hub.room":
+            await self._on_room(event)
+        elif kind == "hub.user":
+            await self._on_user(event)
+        elif kind == "hub.presence":
+            await self._on_presence(event)
+        else:
+            logger.warning("hub ignored an event of unknown type %r", kind)
+
+    async def _on_room(self, event):
+        room_id, seq = event["room"], event.get("seq")
+        if seq is not None:
+            last = self.room_seq.get(room_id)
+            if last is not None and seq <= last:
+                return  # already delivered by a gap refill
+            if last is not None and seq > last + 1:
+                await self._refill(room_id, last, seq)
+            if room_id in self.rooms:
+                self.room_seq[room_id] = seq
+        exclude = event.get("exclude_user")
+        for consumer in list(self.rooms.get(room_id, ())):
+            if consumer.user_id != exclude:
+                await consumer.push(event["text"], room_id, seq)
+
+    async def _refill(self, room_id, last, seq):
+        """Deliver the messages the layer lost between ``last`` and ``seq``."""
+        missing = await database_sync_to_async(selectors.messages_between)(room_id, last, seq)
+        logger.info("hub refilled %s lost messages in room %s", len(missing), room_id)
+        for message in missing:
+            text = dumps({"type": "message.new", "message": message_payload(message)})
+            for consumer in list(self.rooms.get(room_id, ())):
+                await consumer.push(text, room_id, message.seq)
+            self.room_seq[room_id] = message.seq
+
+    async def _on_user(self, event):
+        action, room_id = event["action"], event.get("room")
+        for consumer in list(self.users.get(event["user"], ())):
+            if action == "joined":
+                await self._add_to_room(consumer, room_id, event.get("seq") or 0)
+            elif action == "left":
+                await self._remove_from_room(consumer, room_id)
+            elif action == "close":
+                await consumer.close(code=event.get("code") or 1008)
+                continue
+            if event.get("text"):
+                await consumer.push(event["text"])
+
+    async def _on_presence(self, event):
+        user_id, text = event["user"], event["text"]
+        seen = set()
+        for room_id in event["rooms"]:
+            for consumer in list(self.rooms.get(room_id, ())):
+                if consumer.user_id != user_id and consumer not in seen:
+                    seen.add(consumer)
+                    await consumer.push(text)
+
+    # --- heartbeat -----------------------------------------------------
+
+    async def _heartbeat_loop(self):
+        interval = max(settings.CHAT_PRESENCE_EXPIRY / 3, 1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                gone = await database_sync_to_async(presence.node_heartbeat)()
+                for user_id in gone:
+                    await database_sync_to_async(_announce_gone)(user_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("presence heartbeat failed", exc_info=True)
+            await self._resubscribe()
+
+    async def _resubscribe(self):
+        groups = [fanout.PRESENCE_GROUP]
+        groups += [fanout.room_group(r) for r in self.rooms]
+        groups += [fanout.user_group(u) for u in self.users]
+        for group in groups:
+            await self._subscribe(group)
+
+
+def _announce_gone(user_id):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is not None:
+        services.presence_announce(user, "offline")

@@ -1,0 +1,485 @@
+"""One function per use case, shared by the websocket consumer, the REST API and the admin.
+
+Each service validates, writes in one transaction, and only after commit
+publishes the protocol frames (``chat.fanout``) and sends the domain signals
+(``chat.signals``). Nothing is broadcast or enqueued for a write that rolled
+back. docs/architecture.md follows a message through these steps.
+"""
+
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from . import fanout, presence, selectors, signals
+from .errors import BadInput, Conflict, Forbidden, Muted, NotFound, NotMember, TooLong
+from .models import Membership, Message, ModerationAction, Report, Room
+from .payloads import dumps, message_payload, room_payload, user_payload
+
+logger = logging.getLogger(__name__)
+
+MAX_ID = 2**63 - 1
+
+
+# --- validation ---------------------------------------------------------
+
+
+def require_id(value, field):
+    """A positive integer id (JSON ``true`` is not one), within the database's range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise BadInput(f"'{field}' must be a positive integer.")
+    return value
+
+
+def require_seq(value, field="seq"):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise BadInput(f"'{field}' must be a non-negative integer.")
+    return value
+
+
+def validate_body(body):
+    if not isinstance(body, str):
+        raise BadInput("'body' must be a string.")
+    if "\x00" in body:
+        raise BadInput("'body' must not contain NUL characters.")
+    stripped = body.strip()
+    if not stripped:
+        raise BadInput("'body' must not be empty.")
+    # The limit counts the stripped text; the raw text is bounded too so
+    # that padding cannot smuggle in an arbitrarily large row.
+    if len(stripped) > settings.CHAT_MAX_BODY or len(body) > 2 * settings.CHAT_MAX_BODY:
+        raise TooLong(f"'body' is longer than {settings.CHAT_MAX_BODY} characters.")
+    return body
+
+
+def validate_client_id(client_id):
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= 64 or "\x00" in client_id:
+        raise BadInput("'client_id' must be a string of 1 to 64 characters.")
+    return client_id
+
+
+def _room_name(name):
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput("'name' must be a non-empty string.")
+    if len(name.strip()) > 100 or "\x00" in name:
+        raise BadInput("'name' must be at most 100 characters.")
+    return name.strip()
+
+
+def _active_users(user_ids):
+    ids = {require_id(uid, "user") for uid in user_ids}
+    users = list(get_user_model().objects.filter(pk__in=ids, is_active=True))
+    if len(users) != len(ids):
+        missing = sorted(ids - {u.pk for u in users})
+        raise BadInput(f"Unknown or inactive users: {missing}.")
+    return users
+
+
+# --- after-commit effects -----------------------------------------------
+
+
+def _send_signal(signal, **kwargs):
+    """Send a domain signal; a failing receiver is logged, never undoes the write."""
+    for receiver, result in signal.send_robust(sender=Message, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "receiver %s failed", getattr(receiver, "__qualname__", receiver), exc_info=result
+            )
+
+
+def _after_send(message):
+    frame = {"type": "message.new", "message": message_payload(message)}
+    fanout.to_room(message.room_id, dumps(frame), seq=message.seq)
+    _send_signal(signals.message_sent, message=message)
+
+
+def _after_update(message):
+    frame = {"type": "message.updated", "message": message_payload(message)}
+    fanout.to_room(message.room_id, dumps(frame))
+    _send_signal(signals.message_updated, message=message)
+
+
+def _announce_join(user_id, room):
+    membership = Membership.objects.filter(user_id=user_id, room=room).first()
+    if membership is None:
+        return
+    room.refresh_from_db(fields=["last_seq", "name"])
+    frame = {"type": "room.joined", "room": room_payload(room, membership.last_read_seq)}
+    fanout.to_user(user_id, "joined", room_id=room.pk, seq=room.last_seq, text=dumps(frame))
+
+
+def _announce_leave(user_id, room):
+    frame = {"type": "room.left", "room": {"id": room.pk, "name": room.name}}
+    fanout.to_user(user_id, "left", room_id=room.pk, text=dumps(frame))
+
+
+# --- messages -----------------------------------------------------------
+
+
+def _next_seq(room_id):
+    """Allocate the room's next seq.
+
+    The UPDATE takes the room row's write lock and holds it until commit, so
+    concurrent senders in one room queue here: seqs are handed out in commit
+    order, and a rolled-back send returns its seq with the rollback. That is
+    what makes seq gapless.
+    """
+    table = Room._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
+            [room_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotMember()
+    return row[0]
+
+
+def _stored_send(user, room_id, client_id):
+    return (
+        Message.objects.filter(author=user, room_id=room_id, client_id=client_id)
+        .select_related("author")
+        .first()
+    )
+
+
+def message_send(*, user, room_id, body, client_id):
+    """Store a message and publish it; returns ``(message, created)``.
+
+    A repeated ``client_id`` returns the stored message with ``created``
+    False and publishes nothing, also when the same send races itself.
+    """
+    require_id(room_id, "room")
+    validate_body(body)
+    validate_client_id(client_id)
+    existing = _stored_send(user, room_id, client_id)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            muted = (
+                Membership.objects.filter(user=user, room_id=room_id)
+                .values_list("muted", flat=True)
+                .first()
+            )
+            if muted is None:
+                raise NotMember()
+            if muted:
+                raise Muted()
+            seq = _next_seq(room_id)
+            message = Message.objects.create(
+                room_id=room_id, seq=seq, author=user, body=body, client_id=client_id
+            )
+            # Sending implies having read the room up to one's own message.
+            Membership.objects.filter(user=user, room_id=room_id, last_read_seq__lt=seq).update(
+                last_read_seq=seq
+            )
+            transaction.on_commit(partial(_after_send, message))
+    except IntegrityError:
+        existing = _stored_send(user, room_id, client_id)
+        if existing is None:
+            raise
+        return existing, False
+    logger.debug("message %s stored in room %s as seq %s", message.pk, room_id, seq)
+    return message, True
+
+
+def message_read(*, user, room_id, seq):
+    """Move the user's read marker forward to ``seq`` (clamped to the newest message).
+
+    Returns the marker after the call. Nothing is published when it did not move.
+    """
+    require_id(room_id, "room")
+    require_seq(seq)
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update()
+            .filter(user=user, room_id=room_id)
+            .select_related("room")
+            .first()
+        )
+        if membership is None:
+            raise NotMember()
+        target = min(seq, membership.room.last_seq)
+        previous = membership.last_read_seq
+        if target <= previous:
+            return previous
+        membership.last_read_seq = target
+        membership.save(update_fields=["last_read_seq"])
+        room = membership.room
+
+        def publish():
+            frame = {"type": "read", "room": room_id, "user": user_payload(user), "seq": target}
+            fanout.to_room(room_id, dumps(frame))
+            _send_signal(
+                signals.message_read, user=user, room=room, seq=target, previous_seq=previous
+            )
+
+        transaction.on_commit(publish)
+    return target
+
+
+def _visible_message(user, message_id):
+    """The message if the user may see it (member of its room, or a moderator)."""
+    require_id(message_id, "message")
+    message = Message.objects.select_related("author", "room").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("No such message.")
+    if not Membership.objects.filter(user=user, room_id=message.room_id).exists():
+        if not selectors.is_moderator(user):
+            raise NotFound("No such message.")
+    return message
+
+
+def message_edit(*, user, message_id, body):
+    validate_body(body)
+    with transaction.atomic():
+        message = _visible_message(user, message_id)
+        if message.author_id != user.pk:
+            raise Forbidden("Only the author may edit a message.")
+        if message.deleted:
+            raise Conflict("A deleted message cannot be edited.")
+        message.body = body
+        message.edited_at = timezone.now()
+        message.save(update_fields=["body", "edited_at"])
+        transaction.on_commit(partial(_after_update, message))
+    return message
+
+
+def message_delete(*, user, message_id):
+    """Soft-delete: the row keeps its id and seq; its body is erased."""
+    with transaction.atomic():
+        message = _visible_message(user, message_id)
+        moderating = message.author_id != user.pk
+        if moderating and not selectors.is_moderator(user):
+            raise Forbidden("Only the author or a moderator may delete a message.")
+        if message.deleted:
+            return message
+        message.body = ""
+        message.deleted_at = timezone.now()
+        message.save(update_fields=["body", "deleted_at"])
+        if moderating:
+            ModerationAction.objects.create(
+                actor=user,
+                action=ModerationAction.Action.DELETE_MESSAGE,
+                message=message,
+                room_id=message.room_id,
+                target_user_id=message.author_id,
+            )
+        transaction.on_commit(partial(_after_update, message))
+    return message
+
+
+def message_report(*, user, message_id, reason):
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise BadInput("'reason' must be a non-empty string of at most 500 characters.")
+    message = _visible_message(user, message_id)
+    report, _ = Report.objects.get_or_create(
+        message=message,
+        reporter=user,
+        resolved_at=None,
+        defaults={"reason": reason.strip()},
+    )
+    logger.info("message %s reported by user %s", message.pk, user.pk)
+    return report
+
+
+# --- rooms and memberships ---------------------------------------------
+
+
+def room_create(*, owner, name, member_ids=()):
+    name = _room_name(name)
+    members = [u for u in _active_users(member_ids) if u.pk != owner.pk]
+    with transaction.atomic():
+        room = Room.objects.create(name=name, kind=Room.Kind.GROUP, owner=owner)
+        Membership.objects.bulk_create(
+            [Membership(user=owner, room=room, role=Membership.Role.OWNER)]
+            + [Membership(user=u, room=room) for u in members]
+        )
+        for uid in [owner.pk] + [u.pk for u in members]:
+            transaction.on_commit(partial(_announce_join, uid, room))
+    logger.info("room %s created by user %s", room.pk, owner.pk)
+    return room
+
+
+def room_direct(*, user, other_id):
+    """The one direct room of the two users; returns ``(room, created)``."""
+    (other,) = _active_users([other_id])
+    if other.pk == user.pk:
+        raise BadInput("A direct room needs another user.")
+    low, high = sorted([user, other], key=lambda u: u.pk)
+    key = f"{low.pk}:{high.pk}"
+    created = False
+    try:
+        with transaction.atomic():
+            room = Room.objects.filter(direct_key=key).first()
+            if room is None:
+                room = Room.objects.create(
+                    name=f"{low.get_username()} & {high.get_username()}",
+                    kind=Room.Kind.DIRECT,
+                    direct_key=key,
+                )
+                created = True
+            for u in (low, high):
+                _, joined = Membership.objects.get_or_create(user=u, room=room)
+                if joined:
+                    transaction.on_commit(partial(_announce_join, u.pk, room))
+    except IntegrityError:
+        # The same pair raced us and won; theirs is the room.
+        room = Room.objects.get(direct_key=key)
+        created = False
+    return room, created
+
+
+def membership_add(*, actor, room_id, user_id):
+    """The owner (or a moderator) adds a member; returns ``(membership, created)``."""
+    require_id(room_id, "room")
+    (user,) = _active_users([user_id])
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        is_mod = selectors.is_moderator(actor)
+        if room is None or not (room.memberships.filter(user=actor).exists() or is_mod):
+            raise NotMember()
+        if room.kind == Room.Kind.DIRECT:
+            raise Forbidden("A direct room has exactly its two members.")
+        if room.owner_id != actor.pk and not is_mod:
+            raise Forbidden("Only the room's owner may add members.")
+        membership, created = Membership.objects.get_or_create(user=user, room=room)
+        if created:
+            transaction.on_commit(partial(_announce_join, user.pk, room))
+            if is_mod and room.owner_id != actor.pk:
+                ModerationAction.objects.create(
+                    actor=actor,
+                    action=ModerationAction.Action.ADD_MEMBER,
+                    room=room,
+                    target_user=user,
+                )
+    return membership, created
+
+
+def membership_remove(*, actor, room_id, user_id):
+    """The owner (or a moderator) removes a member, or a member leaves."""
+    require_id(room_id, "room")
+    require_id(user_id, "user")
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id).first()
+        is_mod = selectors.is_moderator(actor)
+        if room is None or not (room.memberships.filter(user=actor).exists() or is_mod):
+            raise NotMember()
+        leaving = user_id == actor.pk
+        if not leaving and room.owner_id != actor.pk and not is_mod:
+            raise Forbidden("Only the room's owner may remove members.")
+        membership = room.memberships.filter(user_id=user_id).first()
+        if membership is None:
+            raise NotFound("That user is not a member of this room.")
+        membership.delete()
+        if room.owner_id == user_id:
+            # Hand the room to its longest-standing member, if any.
+            heir = room.memberships.order_by("joined_at", "pk").first()
+            room.owner_id = heir.user_id if heir else None
+            room.save(update_fields=["owner"])
+            if heir:
+                room.memberships.filter(pk=heir.pk).update(role=Membership.Role.OWNER)
+        if not leaving and is_mod and room.owner_id != actor.pk:
+            ModerationAction.objects.create(
+                actor=actor,
+                action=ModerationAction.Action.REMOVE_MEMBER,
+                room=room,
+                target_user_id=user_id,
+            )
+        transaction.on_commit(partial(_announce_leave, user_id, room))
+
+
+def membership_mute(*, actor, room_id, user_id, muted):
+    """A moderator mutes (or unmutes) a member: their sends get ``muted``."""
+    if not selectors.is_moderator(actor):
+        raise Forbidden("Only moderators may mute members.")
+    with transaction.atomic():
+        membership = Membership.objects.filter(room_id=room_id, user_id=user_id).first()
+        if membership is None:
+            raise NotFound("That user is not a member of this room.")
+        if membership.muted == muted:
+            return membership
+        membership.muted = muted
+        membership.save(update_fields=["muted"])
+        ModerationAction.objects.create(
+            actor=actor,
+            action=ModerationAction.Action.MUTE if muted else ModerationAction.Action.UNMUTE,
+            room_id=room_id,
+            target_user_id=user_id,
+        )
+    return membership
+
+
+def user_deactivate(*, actor, user):
+    """Deactivate an account: its tokens stop working and its sockets close at once."""
+    if not selectors.is_moderator(actor):
+        raise Forbidden("Only moderators may deactivate users.")
+    with transaction.atomic():
+        get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        ModerationAction.objects.create(
+            actor=actor, action=ModerationAction.Action.DEACTIVATE, target_user=user
+        )
+        transaction.on_commit(partial(fanout.to_user, user.pk, "close", code=CLOSE_DEACTIVATED))
+    logger.info("user %s deactivated by user %s", user.pk, actor.pk)
+
+
+def report_resolve(*, actor, report, delete_message=False):
+    if not selectors.is_moderator(actor):
+        raise Forbidden("Only moderators may resolve reports.")
+    if delete_message:
+        message_delete(user=actor, message_id=report.message_id)
+    with transaction.atomic():
+        Report.objects.filter(message_id=report.message_id, resolved_at=None).update(
+            resolved_at=timezone.now(), resolved_by=actor
+        )
+        ModerationAction.objects.create(
+            actor=actor,
+            action=ModerationAction.Action.RESOLVE_REPORT,
+            message_id=report.message_id,
+            detail=f"report {report.pk}",
+        )
+
+
+# --- connections --------------------------------------------------------
+
+CLOSE_DEACTIVATED = 4003
+CLOSE_TOO_MANY_SOCKETS = 4029
+
+
+def presence_announce(user, status):
+    """Tell the users who share a room with ``user`` that they came or went."""
+    frame = {"type": "presence", "user": user_payload(user), "status": status}
+    fanout.presence(user.pk, selectors.room_ids_for_user(user.pk), dumps(frame))
+    signal = signals.user_online if status == "online" else signals.user_gone
+    _send_signal(signal, user_id=user.pk)
+
+
+def connection_open(*, user):
+    """Count a new socket and build its ``hello``; returns (hello frame or None, rooms).
+
+    None means the user already has ``CHAT_MAX_SOCKETS_PER_USER`` sockets open.
+    """
+    accepted, first = presence.socket_opened(user.pk, limit=settings.CHAT_MAX_SOCKETS_PER_USER)
+    if not accepted:
+        return None, []
+    rooms = selectors.rooms_for_user(user)
+    if first:
+        presence_announce(user, "online")
+    return {"type": "hello", "user": user_payload(user), "rooms": rooms}, rooms
+
+
+def connection_close(*, user):
+    if presence.socket_closed(user.pk):
+        presence_announce(user, "offline")
+
+
+def typing_notify(*, user, room_id):
+    """Typing is not stored: a frame to the other members' sockets."""
+    frame = {"type": "typing", "room": room_id, "user": user_payload(user)}
+    return dumps(frame)

@@ -1,0 +1,39 @@
+"""The chat's domain events: the documented seam to the other apps.
+
+Services in ``chat.services`` send these after the transaction that caused
+them has committed, never from ``post_save``. Receivers live in each app's
+``receivers.py``, connect in ``AppConfig.ready()`` with a ``dispatch_uid``,
+and only decide and enqueue Celery work: nothing slow runs on the sender's
+thread, which may be serving a websocket.
+
+message_sent(message)
+    A new message was stored (not sent for a repeated ``client_id``).
+    Receivers: ``devices.receivers.push_on_message_sent`` (push to offline
+    members' phones), ``notifications.receivers.pend_digest_on_message_sent``
+    (missed-message email).
+
+message_read(user, room, seq, previous_seq)
+    ``user``'s read marker in ``room`` moved forward from ``previous_seq`` to
+    ``seq``. Receivers: ``devices.receivers.clear_on_message_read`` (clear
+    pushes on the user's other devices),
+    ``notifications.receivers.drop_digest_on_message_read``.
+
+message_updated(message)
+    A message was edited or deleted (``message.deleted``). Receivers:
+    ``notifications.receivers.drop_digest_on_message_updated``.
+
+user_online(user_id)
+    The user's first socket opened, on any node. Receivers: none yet.
+
+user_gone(user_id)
+    The user's last socket closed (or the node that held it stopped sending
+    heartbeats). Receivers: none yet.
+"""
+
+from django.dispatch import Signal
+
+message_sent = Signal()
+message_read = Signal()
+message_updated = Signal()
+user_online = Signal()
+user_gone = Signal()
