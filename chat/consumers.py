@@ -44,6 +44,10 @@ class TokenBucket:
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per socket: the hub delivers to this consumer
+    # directly, which saves a layer hop per frame and a receive task per socket.
+    channel_layer_alias = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = None

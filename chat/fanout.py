@@ -34,6 +34,7 @@ def _group_send(group, event):
     if layer is None:
         return
     try:
+        logger.debug("publishing %s to %s", event["type"], group)
         async_to_sync(layer.group_send)(group, event)
     except Exception:
         # NOTE: the write has committed; a client repairs the gap by seq.

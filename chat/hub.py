@@ -57,7 +57,9 @@ class Hub:
         async with self._start_lock:
             if self.channel is not None:
                 return
-            self.channel = await self.layer.new_channel("hub")
+            # The default "specific." prefix matters: channels_redis reads
+            # every process-local channel through one shared key.
+            self.channel = await self.layer.new_channel()
             await self._subscribe(fanout.PRESENCE_GROUP)
             await database_sync_to_async(presence.node_heartbeat)()
             self._tasks = [
@@ -158,6 +160,7 @@ class Hub:
 
     async def dispatch(self, event):
         kind = event.get("type")
+        logger.debug("hub got %s", kind)
         if kind == "hub.room":
             await self._on_room(event)
         elif kind == "hub.user":

@@ -137,3 +137,26 @@ async def connect():
             await client.close()
         except BaseException:  # already closed by the test or the server
             pass
+
+
+@pytest.fixture
+def live_stack():
+    """``live_stack(db=, layer=, env=)`` builds a migrated stack; processes stop after the test."""
+    from tests.live import LiveStack
+
+    stacks = []
+
+    def build(**kwargs):
+        stack = LiveStack(**kwargs)
+        stacks.append(stack)
+        return stack
+
+    yield build
+    for stack in stacks:
+        stack.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "live_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.live)
