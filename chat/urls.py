@@ -1,3 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns = []
+urlpatterns = [
+    path("api/", include("chat.api.urls")),
+    path("", include("chat.web.urls")),
+]

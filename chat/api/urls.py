@@ -1,0 +1,3 @@
+"""REST routes under /api/ (docs/rest.md)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The browser page and its login/logout routes."""
+
+urlpatterns = []
