@@ -167,8 +167,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_message_send(self, frame):
         body, client_id = frame.get("body"), frame.get("client_id")
         services.validate_client_id(client_id)
-        if not isinstance(body, str):
-            raise BadInput("'body' must be a string.")
+        services.validate_body(body)
         room_id = self._member_room(frame)
         message, created = await database_sync_to_async(services.message_send)(
             user=self.user, room_id=room_id, body=body, client_id=client_id
@@ -185,8 +184,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_message_read(self, frame):
-        room_id = self._member_room(frame)
         seq = services.require_seq(frame.get("seq"))
+        room_id = self._member_room(frame)
         await database_sync_to_async(services.message_read)(
             user=self.user, room_id=room_id, seq=seq
         )

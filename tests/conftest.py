@@ -76,7 +76,18 @@ class Client:
         await self.send(type="message.send", room=room, body=body, client_id=client_id)
 
     async def next_frame(self, timeout=3):
-        out = await self.communicator.receive_output(timeout)
+        """The next frame, without cancelling the application on a timeout
+        (asgiref's receive_output would, which would end the socket)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.communicator.output_queue.empty():
+            if self.communicator.future.done():
+                self.communicator.future.result()
+                raise ConnectionError("the application ended")
+            if loop.time() > deadline:
+                raise TimeoutError
+            await asyncio.sleep(0.005)
+        out = await self.communicator.receive_output()
         if out["type"] == "websocket.close":
             raise ConnectionError(f"closed with {out.get('code')}")
         return json.loads(out["text"])
