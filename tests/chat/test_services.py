@@ -1,0 +1,158 @@
+"""The chat services: seq allocation, idempotency, permissions, and events after commit."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from chat import services, signals
+from chat.errors import BadInput, Forbidden, NotFound, NotMember
+from chat.models import Membership, Message, ModerationAction, Room
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_senders_get_every_seq_from_1_to_n_exactly_once(alice, bob, room):
+    errors = []
+
+    def send(user, prefix):
+        try:
+            for i in range(20):
+                services.message_send(
+                    user=user, room_id=room.pk, body="hi", client_id=f"{prefix}{i}"
+                )
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(u, p)) for u, p in ((alice, "a"), (bob, "b"))]
+    threads += [threading.Thread(target=send, args=(alice, "c"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    seqs = sorted(Message.objects.filter(room=room).values_list("seq", flat=True))
+    assert seqs == list(range(1, 61))
+    assert Room.objects.get(pk=room.pk).last_seq == 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_send_racing_itself_stores_one_row(alice, room):
+    results = []
+
+    def send():
+        try:
+            results.append(
+                services.message_send(user=alice, room_id=room.pk, body="once", client_id="dup")
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Message.objects.filter(room=room).count() == 1
+    assert sorted(created for _, created in results) == [False, False, False, True]
+    assert Room.objects.get(pk=room.pk).last_seq == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_send_leaves_no_gap_and_sends_no_event(alice, room):
+    sent = []
+    signals.message_sent.connect(
+        lambda message, **kw: sent.append(message.seq), weak=False, dispatch_uid="test-rollback"
+    )
+    try:
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                services.message_send(user=alice, room_id=room.pk, body="ghost", client_id="g")
+                raise RuntimeError("roll back")
+        message, _ = services.message_send(user=alice, room_id=room.pk, body="real", client_id="r")
+    finally:
+        signals.message_sent.disconnect(dispatch_uid="test-rollback")
+    assert message.seq == 1
+    assert sent == [1]
+
+
+@pytest.mark.django_db
+def test_sending_marks_the_room_read_up_to_ones_own_message(alice, bob, room):
+    services.message_send(user=bob, room_id=room.pk, body="one", client_id="1")
+    services.message_send(user=alice, room_id=room.pk, body="two", client_id="2")
+    assert Membership.objects.get(user=alice, room=room).last_read_seq == 2
+    assert Membership.objects.get(user=bob, room=room).last_read_seq == 1
+
+
+@pytest.mark.django_db
+def test_nul_characters_are_refused_before_reaching_the_database(alice, room):
+    with pytest.raises(BadInput):
+        services.message_send(user=alice, room_id=room.pk, body="a\x00b", client_id="n")
+
+
+@pytest.mark.django_db
+def test_only_the_author_edits_and_outsiders_learn_nothing(alice, bob, carol, room):
+    message, _ = services.message_send(user=alice, room_id=room.pk, body="mine", client_id="m")
+    with pytest.raises(Forbidden):
+        services.message_edit(user=bob, message_id=message.pk, body="yours now")
+    with pytest.raises(NotFound):
+        services.message_edit(user=carol, message_id=message.pk, body="hello")
+    with pytest.raises(NotFound):
+        services.message_delete(user=carol, message_id=message.pk)
+
+
+@pytest.mark.django_db
+def test_a_moderator_deletes_anywhere_and_it_is_audited(alice, make_user, room):
+    moderator = make_user("mod", is_staff=True)
+    message, _ = services.message_send(user=alice, room_id=room.pk, body="spam", client_id="s")
+    services.message_delete(user=moderator, message_id=message.pk)
+    message.refresh_from_db()
+    assert message.deleted and message.body == ""
+    entry = ModerationAction.objects.get()
+    assert (entry.actor, entry.action, entry.message_id) == (
+        moderator,
+        ModerationAction.Action.DELETE_MESSAGE,
+        message.pk,
+    )
+
+
+@pytest.mark.django_db
+def test_the_moderator_group_counts_as_moderators(alice, bob, make_user, room, settings):
+    from django.contrib.auth.models import Group
+
+    helper = make_user("helper")
+    helper.groups.add(Group.objects.create(name=settings.CHAT_MODERATOR_GROUP))
+    message, _ = services.message_send(user=alice, room_id=room.pk, body="x", client_id="x")
+    services.message_delete(user=helper, message_id=message.pk)
+    with pytest.raises(Forbidden):
+        services.membership_mute(actor=bob, room_id=room.pk, user_id=alice.pk, muted=True)
+
+
+@pytest.mark.django_db
+def test_only_the_owner_adds_members_and_anyone_may_leave(alice, bob, carol, room):
+    with pytest.raises(Forbidden):
+        services.membership_add(actor=bob, room_id=room.pk, user_id=carol.pk)
+    services.membership_add(actor=alice, room_id=room.pk, user_id=carol.pk)
+    services.membership_remove(actor=carol, room_id=room.pk, user_id=carol.pk)
+    with pytest.raises(NotMember):
+        services.membership_remove(actor=carol, room_id=room.pk, user_id=bob.pk)
+
+
+@pytest.mark.django_db
+def test_when_the_owner_leaves_the_longest_standing_member_owns_the_room(alice, bob, room):
+    services.membership_remove(actor=alice, room_id=room.pk, user_id=alice.pk)
+    room.refresh_from_db()
+    assert room.owner == bob
+    assert Membership.objects.get(room=room, user=bob).role == Membership.Role.OWNER
+
+
+@pytest.mark.django_db
+def test_a_direct_room_is_created_once_per_pair(alice, bob):
+    first, created = services.room_direct(user=alice, other_id=bob.pk)
+    again, created_again = services.room_direct(user=bob, other_id=alice.pk)
+    assert created and not created_again and first == again
+    assert first.kind == Room.Kind.DIRECT
+    assert set(first.members.values_list("username", flat=True)) == {"alice", "bob"}
+    with pytest.raises(BadInput):
+        services.room_direct(user=alice, other_id=alice.pk)
