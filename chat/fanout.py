@@ -12,6 +12,7 @@ failure is logged and never fails the write that caused it.
 """
 
 import logging
+import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -48,6 +49,7 @@ def room_event(room_id, text, *, seq=None, exclude_user=None):
         "text": text,
         "seq": seq,
         "exclude_user": exclude_user,
+        "at": time.time(),  # for the fan-out latency metric (ops.metrics)
     }
 
 

@@ -15,12 +15,15 @@ expiry, or a Redis restart that lost them, heals within one interval.
 """
 
 import asyncio
+import contextvars
 import logging
 from collections import defaultdict
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from ops import metrics
 
 from . import fanout, presence, selectors, services
 from .payloads import dumps, message_payload
@@ -62,9 +65,11 @@ class Hub:
             self.channel = await self.layer.new_channel()
             await self._subscribe(fanout.PRESENCE_GROUP)
             await database_sync_to_async(presence.node_heartbeat)()
+            # A fresh context each: the hub serves every connection, so it must
+            # not log under the id of the one whose connect started it.
             self._tasks = [
-                asyncio.create_task(self._receive_loop()),
-                asyncio.create_task(self._heartbeat_loop()),
+                asyncio.create_task(self._receive_loop(), context=contextvars.Context()),
+                asyncio.create_task(self._heartbeat_loop(), context=contextvars.Context()),
             ]
             logger.info("hub %s started on node %s", self.channel, presence.NODE_NAME)
 
@@ -72,6 +77,10 @@ class Hub:
         for task in self._tasks:
             task.cancel()
         self._tasks = []
+
+    def local_sockets(self):
+        """Every consumer this hub delivers to (a graceful restart closes them, ops.shutdown)."""
+        return {consumer for sockets in self.users.values() for consumer in sockets}
 
     async def _subscribe(self, group):
         try:
@@ -181,6 +190,9 @@ class Hub:
             if room_id in self.rooms:
                 self.room_seq[room_id] = seq
         exclude = event.get("exclude_user")
+        if seq is not None:
+            metrics.fanout_observed(event.get("at"))
+            metrics.MESSAGES_DELIVERED.inc(len(self.rooms.get(room_id, ())))
         for consumer in list(self.rooms.get(room_id, ())):
             if consumer.user_id != exclude:
                 await consumer.push(event["text"], room_id, seq)

@@ -10,18 +10,30 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 
-# Django must be set up before anything imports models.
-django_asgi_app = get_asgi_application()
+from ops.startup import exit_on_improper_configuration, refuse_to_start_if_misconfigured  # noqa: E402
+
+# Django must be set up before anything imports models. A production process
+# with a broken configuration exits here with one line (docs/deployment.md).
+with exit_on_improper_configuration():
+    django_asgi_app = get_asgi_application()
+refuse_to_start_if_misconfigured()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chat.auth import WebsocketAuthMiddleware  # noqa: E402
 from chat.consumers import ChatConsumer  # noqa: E402
+from ops import shutdown  # noqa: E402
+from ops.asgi import ConnectionIdMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": WebsocketAuthMiddleware(URLRouter([path("ws/chat/", ChatConsumer.as_asgi())])),
+        "websocket": ConnectionIdMiddleware(
+            WebsocketAuthMiddleware(URLRouter([path("ws/chat/", ChatConsumer.as_asgi())]))
+        ),
     }
 )
+
+# SIGTERM drains the node: sockets close with 1012, then daphne exits.
+shutdown.install()

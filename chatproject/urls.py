@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("chat.urls")),
     path("", include("devices.urls")),
     path("", include("notifications.urls")),
+    path("", include("ops.urls")),
 ]
