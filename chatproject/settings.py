@@ -197,6 +197,21 @@ else:
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="chat@localhost")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
+# --- notifications ---
+# Missed-message digests (docs/notifications.md). A stuck SMTP server must not
+# hold a worker longer than a sweep's patience with a "sending" digest.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+NOTIFICATIONS_SWEEP_SECONDS = env.int("NOTIFICATIONS_SWEEP_SECONDS", default=60)
+NOTIFICATIONS_SWEEP_GRACE_SECONDS = env.int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", default=30)
+NOTIFICATIONS_STALE_SENDING_SECONDS = env.int("NOTIFICATIONS_STALE_SENDING_SECONDS", default=600)
+NOTIFICATIONS_MAX_PER_ROOM = env.int("NOTIFICATIONS_MAX_PER_ROOM", default=20)
+NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=7)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["notifications-digest-sweep"] = {
+    "task": "notifications.tasks.digest_sweep",
+    "schedule": float(NOTIFICATIONS_SWEEP_SECONDS),
+}
+
 # --- Static files, i18n ---------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
