@@ -1,0 +1,85 @@
+"""Celery tasks of the push path: thin wrappers that take ids and call ``devices.delivery``.
+
+Every task acknowledges late and is requeued when its worker dies; running
+one twice sends nothing twice (see ``devices.delivery``). Transient provider
+errors are retried with exponential backoff and jitter, never sooner than
+the provider's ``Retry-After``.
+"""
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from . import delivery
+
+logger = logging.getLogger(__name__)
+
+TASK_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "max_retries": None,
+    # A database that is briefly unreachable or locked is worth waiting for.
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "retry_kwargs": {"max_retries": 5},
+}
+
+
+def backoff_seconds(retries, retry_after=None):
+    """Exponential backoff with jitter for the ``retries``-th retry, at least ``retry_after``.
+
+    The delay doubles from ``PUSH_RETRY_BASE_DELAY`` up to
+    ``PUSH_RETRY_MAX_DELAY``; a random half of it is dropped so that many
+    tasks failing together do not come back together.
+    """
+    ceiling = min(settings.PUSH_RETRY_MAX_DELAY, settings.PUSH_RETRY_BASE_DELAY * 2**retries)
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.PUSH_RETRY_AFTER_MAX))
+    return delay
+
+
+def _final(task):
+    return task.request.retries >= settings.PUSH_MAX_RETRIES
+
+
+def _retry_deferred(task, result, final):
+    if result.deferred and not final:
+        countdown = backoff_seconds(task.request.retries, result.retry_after)
+        logger.info(
+            "%s%s: retry %s in %.1fs",
+            task.name,
+            tuple(task.request.args or ()),
+            task.request.retries + 1,
+            countdown,
+        )
+        raise task.retry(countdown=countdown)
+
+
+@shared_task(**TASK_OPTIONS)
+def push_message(self, message_id):
+    final = _final(self)
+    result = delivery.push_message_deliver(message_id=message_id, final=final)
+    _retry_deferred(self, result, final)
+
+
+@shared_task(**TASK_OPTIONS)
+def push_clear(self, user_id, room_id, seq, previous_seq):
+    final = _final(self)
+    result = delivery.push_clear_deliver(
+        user_id=user_id, room_id=room_id, seq=seq, previous_seq=previous_seq, final=final
+    )
+    _retry_deferred(self, result, final)
+
+
+@shared_task(**TASK_OPTIONS)
+def push_test(self, device_id, nonce):
+    final = _final(self)
+    result = delivery.push_test_deliver(device_id=device_id, nonce=nonce, final=final)
+    _retry_deferred(self, result, final)
