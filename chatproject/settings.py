@@ -215,6 +215,55 @@ CELERY_BEAT_SCHEDULE["notifications-digest-sweep"] = {
 # --- Static files, i18n ---------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# --- devices ---
+# Push notifications (docs/push.md): which provider serves each platform, its
+# credentials and endpoints, retries. Each setting is in docs/configuration.md.
+MIDDLEWARE += ["devices.middleware.DeviceHeaderMiddleware"]
+PUSH_BACKENDS = {
+    "android": env.str("PUSH_ANDROID_BACKEND", default="log"),
+    "ios": env.str("PUSH_IOS_BACKEND", default="log"),
+    "web": env.str("PUSH_WEB_BACKEND", default="log"),
+}
+for _platform, _backend in PUSH_BACKENDS.items():
+    if _backend not in ("log", "fcm", "apns", "webpush") and "." not in _backend:
+        raise ImproperlyConfigured(f"PUSH_{_platform.upper()}_BACKEND: unknown {_backend!r}.")
+PUSH_HIDE_CONTENT = env.bool("PUSH_HIDE_CONTENT", default=False)
+PUSH_BODY_MAX_CHARS = env.int("PUSH_BODY_MAX_CHARS", default=200)
+PUSH_TIMEOUT = env.float("PUSH_TIMEOUT", default=10.0)
+# How long a claimed push counts as being sent by its worker; past it, a
+# redelivered task sends it again. Longer than one provider request can take.
+PUSH_CLAIM_LEASE = env.float("PUSH_CLAIM_LEASE", default=2 * PUSH_TIMEOUT + 5)
+PUSH_MAX_RETRIES = env.int("PUSH_MAX_RETRIES", default=8)
+PUSH_RETRY_BASE_DELAY = env.float("PUSH_RETRY_BASE_DELAY", default=2.0)
+PUSH_RETRY_MAX_DELAY = env.float("PUSH_RETRY_MAX_DELAY", default=600.0)
+PUSH_RETRY_AFTER_MAX = env.float("PUSH_RETRY_AFTER_MAX", default=3600.0)
+PUSH_DEVICE_SEEN_INTERVAL = env.int("PUSH_DEVICE_SEEN_INTERVAL", default=300)
+PUSH_ENQUEUE_QUEUE_SIZE = env.int("PUSH_ENQUEUE_QUEUE_SIZE", default=10000)
+PUSH_FCM_CREDENTIALS = env.str("PUSH_FCM_CREDENTIALS", default="")
+PUSH_FCM_PROJECT_ID = env.str("PUSH_FCM_PROJECT_ID", default="")
+PUSH_FCM_ENDPOINT = env.str("PUSH_FCM_ENDPOINT", default="https://fcm.googleapis.com")
+PUSH_APNS_KEY_FILE = env.str("PUSH_APNS_KEY_FILE", default="")
+PUSH_APNS_KEY_ID = env.str("PUSH_APNS_KEY_ID", default="")
+PUSH_APNS_TEAM_ID = env.str("PUSH_APNS_TEAM_ID", default="")
+PUSH_APNS_TOPIC = env.str("PUSH_APNS_TOPIC", default="")
+PUSH_APNS_ENDPOINT = env.str("PUSH_APNS_ENDPOINT", default="https://api.push.apple.com")
+PUSH_APNS_CA_FILE = env.str("PUSH_APNS_CA_FILE", default="")
+PUSH_VAPID_PRIVATE_KEY = env.str("PUSH_VAPID_PRIVATE_KEY", default="")
+PUSH_VAPID_SUBJECT = env.str("PUSH_VAPID_SUBJECT", default="")
+PUSH_WEBPUSH_TTL = env.int("PUSH_WEBPUSH_TTL", default=86400)
+# Web Push endpoints come from browsers; only these push services (and their
+# subdomains) are accepted, so a client cannot aim the worker elsewhere.
+PUSH_WEBPUSH_ALLOWED_HOSTS = env.list(
+    "PUSH_WEBPUSH_ALLOWED_HOSTS",
+    default=[
+        "fcm.googleapis.com",
+        "push.services.mozilla.com",
+        "notify.windows.com",
+        "push.apple.com",
+    ],
+)
+PUSH_WEBPUSH_ALLOW_HTTP = env.bool("PUSH_WEBPUSH_ALLOW_HTTP", default=False)
+
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
