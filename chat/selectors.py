@@ -1,6 +1,7 @@
 """Read-only queries shared by the consumer, the REST API and the admin."""
 
 from django.conf import settings
+from django.db.models import Prefetch
 
 from .models import Membership, Message, Room
 from .payloads import room_payload
@@ -23,6 +24,24 @@ def rooms_for_user(user):
     """The user's rooms with counters, in one query (``hello``, ``GET /api/rooms/``)."""
     memberships = Membership.objects.filter(user=user).select_related("room").order_by("room_id")
     return [room_payload(m.room, m.last_read_seq) for m in memberships]
+
+
+def memberships_with_members(user, room_id=None):
+    """The user's memberships with their rooms and each room's members (``GET /api/rooms/``).
+
+    Three queries however many rooms: memberships joined to rooms, then every
+    member of those rooms with their user, prefetched into ``room.member_list``.
+    """
+    members = Membership.objects.select_related("user").order_by("user_id")
+    memberships = (
+        Membership.objects.filter(user=user)
+        .select_related("room")
+        .prefetch_related(Prefetch("room__memberships", queryset=members, to_attr="member_list"))
+        .order_by("room_id")
+    )
+    if room_id is not None:
+        memberships = memberships.filter(room_id=room_id)
+    return memberships
 
 
 def membership_for(user, room_id):
