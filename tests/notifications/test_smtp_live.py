@@ -1,0 +1,115 @@
+"""A real Celery worker delivers a digest to a real SMTP server on loopback."""
+
+import asyncio
+import email
+import email.policy
+import time
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.live import free_port
+from tests.wsclient import WsClient
+
+
+class Mailbox:
+    """An SMTP server on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self):
+        self.envelopes = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+    async def wait_for(self, count, timeout=30):
+        deadline = time.monotonic() + timeout
+        while len(self.envelopes) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.envelopes)} emails after {timeout}s")
+            await asyncio.sleep(0.2)
+        return [
+            email.message_from_bytes(e.content, policy=email.policy.default) for e in self.envelopes
+        ]
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()
+
+
+async def test_a_worker_emails_one_digest_with_escaped_html_and_a_working_unsubscribe_link(
+    live_stack, mailbox
+):
+    port = free_port()
+    site = f"http://127.0.0.1:{port}"
+    stack = live_stack(
+        env={
+            "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
+            "SITE_URL": site,
+            "DEFAULT_FROM_EMAIL": "Chat <chat@example.org>",
+        }
+    )
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from notifications import services\n"
+        f"bob = get_user_model().objects.get(pk={bob['id']})\n"
+        "services.preference_update(user=bob, email_delay_seconds=2)\n"
+        "print(json.dumps(True))"
+    )
+    node = stack.start_daphne(port=port)
+    worker = stack.start_worker()
+    a = await WsClient.open(node.ws_url, alice["token"])
+    try:
+        await a.say(room, '<script>alert("hi")</script> & more', "m1")
+        await a.expect("message.ack")
+        await a.say(room, "second one, @bob", "m2")
+        await a.expect("message.ack")
+    finally:
+        await a.close()
+
+    (received,) = await mailbox.wait_for(1)
+    assert mailbox.envelopes[0].rcpt_tos == ["bob@example.com"]
+    assert received["To"] == "bob@example.com"
+    assert received["From"] == "Chat <chat@example.org>"
+    assert received["Subject"] == "You missed 2 messages in general"
+    assert received["Message-ID"].startswith("<digest-")
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received.get_content_type() == "multipart/alternative"
+    text = received.get_body(("plain",)).get_content()
+    html = received.get_body(("html",)).get_content()
+    assert '<script>alert("hi")</script> & more' in text
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&quot;hi&quot;)&lt;/script&gt; &amp; more" in html
+    assert "[mentions you]" in text and "mentions you</span>" in html
+    assert f'href="{site}/?room={room}"' in html and f"{site}/?room={room}" in text
+
+    unsubscribe = received["List-Unsubscribe"].strip().strip("<>")
+    assert unsubscribe.startswith(f"{site}/notifications/unsubscribe/")
+    assert unsubscribe in text and unsubscribe in html
+    async with httpx.AsyncClient() as http:
+        page = await http.get(unsubscribe)
+        assert page.status_code == 200 and "Turn off email notifications" in page.text
+        # What a mail client's one-click unsubscribe sends (RFC 8058).
+        done = await http.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and "will get no more" in done.text
+    turned_off = stack.shell(
+        "import json\n"
+        "from notifications.models import NotificationPreference\n"
+        f"print(json.dumps(NotificationPreference.objects.get(user_id={bob['id']}).email))"
+    )
+    assert turned_off is False
+
+    # One digest, one email: nothing else arrives, and the worker logged the send.
+    await asyncio.sleep(3)
+    assert len(mailbox.envelopes) == 1
+    assert "sent to user" in worker.output()
