@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 CLOSE_TOO_BIG = 1009
 
 
+def _encodable(frame):
+    try:
+        json.dumps(frame, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class TokenBucket:
     """``rate`` frames per second sustained, with bursts of up to ``burst``."""
 
@@ -116,7 +124,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
-            await self.error("bad_frame", "Binary frames are not supported; send JSON text.")
+            await self._limited_error(
+                "bad_frame", "Binary frames are not supported; send JSON text."
+            )
             return
         if len(text_data) > settings.CHAT_MAX_FRAME_BYTES // 4 and (
             len(text_data.encode("utf-8")) > settings.CHAT_MAX_FRAME_BYTES
@@ -125,7 +135,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+            # A lone surrogate escape (\ud800) decodes but cannot be stored or sent back.
+            if "\\u" in text_data and not _encodable(frame):
+                raise ValueError("lone surrogate")
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
             await self._limited_error("bad_json", "The frame is not valid JSON.")
             return
         if not isinstance(frame, dict):
@@ -201,7 +214,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise BadInput("'rooms' must be an object of room id to last seq.")
         parsed = {}
         for key, last_seq in wanted.items():
-            if not (isinstance(key, str) and key.isdigit() and len(key) < 19):
+            if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 19):
                 raise BadInput("'rooms' keys must be room ids.")
             parsed[int(key)] = services.require_seq(last_seq, "rooms")
         unknown = sorted(r for r in parsed if r not in self.rooms)

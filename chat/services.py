@@ -40,11 +40,20 @@ def require_seq(value, field="seq"):
     return value
 
 
+def _encodable(text):
+    """False for text with a lone surrogate (JSON's \\ud800), which no database can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_body(body):
     if not isinstance(body, str):
         raise BadInput("'body' must be a string.")
-    if "\x00" in body:
-        raise BadInput("'body' must not contain NUL characters.")
+    if "\x00" in body or not _encodable(body):
+        raise BadInput("'body' must not contain NUL characters or lone surrogates.")
     stripped = body.strip()
     if not stripped:
         raise BadInput("'body' must not be empty.")
@@ -56,7 +65,12 @@ def validate_body(body):
 
 
 def validate_client_id(client_id):
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= 64 or "\x00" in client_id:
+    if (
+        not isinstance(client_id, str)
+        or not 1 <= len(client_id) <= 64
+        or "\x00" in client_id
+        or not _encodable(client_id)
+    ):
         raise BadInput("'client_id' must be a string of 1 to 64 characters.")
     return client_id
 
@@ -64,7 +78,7 @@ def validate_client_id(client_id):
 def _room_name(name):
     if not isinstance(name, str) or not name.strip():
         raise BadInput("'name' must be a non-empty string.")
-    if len(name.strip()) > 100 or "\x00" in name:
+    if len(name.strip()) > 100 or "\x00" in name or not _encodable(name):
         raise BadInput("'name' must be at most 100 characters.")
     return name.strip()
 
@@ -275,7 +289,12 @@ def message_delete(*, user, message_id):
 
 
 def message_report(*, user, message_id, reason):
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+    if (
+        not isinstance(reason, str)
+        or not reason.strip()
+        or len(reason) > 500
+        or not _encodable(reason)
+    ):
         raise BadInput("'reason' must be a non-empty string of at most 500 characters.")
     message = _visible_message(user, message_id)
     report, _ = Report.objects.get_or_create(
