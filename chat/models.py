@@ -180,6 +180,9 @@ class ModerationAction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Granted to the moderator group (chat/migrations/0002): deactivation
+        # without the right to edit users, which would allow making superusers.
+        permissions = [("deactivate_user", "Can deactivate users")]
 
     def __str__(self):
         return f"{self.actor_id} {self.action} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -297,6 +297,19 @@ LOGGING = {
     },
 }
 
+# --- web page -------------------------------------------------------------
+# The Content-Security-Policy header of every HTML page (chat/web/middleware.py):
+# scripts and styles from this origin only, no inline script; "{sockets}" becomes
+# the ws:// and wss:// URLs of the requesting host. docs/configuration.md.
+MIDDLEWARE += ["chat.web.middleware.ContentSecurityPolicyMiddleware"]
+CSP_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' {sockets}; worker-src 'self'; manifest-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The REST API's browsable docs (drf-spectacular's Swagger page) set their own rules.
+CSP_EXEMPT_PATHS = ["/api/"]
+
 # --- chat REST API ---
 # Swagger UI at /api/docs/ loads its scripts from this server (the sidecar
 # package), not from a CDN. Throttle rates are THROTTLE_LOGIN and THROTTLE_SEND

@@ -1,0 +1,222 @@
+"""The chat page in headless Chromium against a live daphne: what people see."""
+
+import time
+
+import pytest
+
+from tests.web.conftest import SCREENSHOTS, ChatPage, create_people
+
+
+def two_users(stack):
+    (alice, bob), room = create_people(stack, "alice", "bob", room="general")
+    return alice, bob, room
+
+
+def count_of(chat, text):
+    return chat.bodies().count(text)
+
+
+@pytest.mark.parametrize("db,layer", [("sqlite", "memory"), ("postgres", "redis")])
+def test_two_people_chat_live_with_typing_read_markers_edits_and_deletes(site, browser, db, layer):
+    stack, node = site(db=db, layer=layer)
+    alice, bob, _ = two_users(stack)
+    a = ChatPage.login(browser(), node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+    a.open_room("general")
+    b.open_room("general")
+
+    # Presence: each sees the other online.
+    a.page.wait_for_selector('#room-meta:has-text("2 online")')
+
+    # Typing indicator.
+    b.page.type("#composer-input", "hel")
+    a.page.wait_for_selector('#typing:has-text("bob is typing")')
+    b.page.fill("#composer-input", "")
+
+    # A send shows up once on both pages, and is not pending once acked.
+    a.send("Hello bob")
+    b.wait_for_body("Hello bob")
+    a.wait_for_body("Hello bob")
+    a.page.wait_for_selector("#message-list li.pending", state="detached")
+    assert count_of(a, "Hello bob") == 1 and count_of(b, "Hello bob") == 1
+
+    # Bob's page is open on the room, so he has read it: Alice sees the marker.
+    a.page.wait_for_selector('.read-by:has-text("Seen by bob")')
+
+    # Alice edits her last message with the Up arrow, then deletes it.
+    a.page.focus("#composer-input")
+    a.page.keyboard.press("ArrowUp")
+    a.page.fill(".edit-box", "Hello bob, how are you?")
+    a.page.press(".edit-box", "Enter")
+    b.wait_for_body("Hello bob, how are you?")
+    b.page.wait_for_selector('#message-list li[data-seq="1"] .edited')
+
+    a.page.hover('#message-list li[data-seq="1"]')
+    a.page.click('#message-list li[data-seq="1"] button:has-text("Delete")')
+    a.page.click('#message-list li[data-seq="1"] button:has-text("Really delete?")')
+    b.wait_for_body("This message was deleted.")
+    assert "how are you" not in " ".join(b.bodies())
+    assert not a.errors and not b.errors
+
+
+def test_an_unread_badge_counts_messages_in_rooms_not_open(site, browser):
+    stack, node = site()
+    alice, bob, _ = two_users(stack)
+    stack.create_room("random", bob, [alice])
+    a = ChatPage.login(browser(), node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+    a.open_room("general")
+    b.open_room("random")
+    b.send("one")
+    b.send("two")
+    badge = a.page.locator('.room-item:has-text("random") .badge')
+    badge.wait_for()
+    a.page.wait_for_function(
+        "() => document.querySelector('.room-item .badge')?.textContent === '2'"
+    )
+    a.open_room("random")
+    badge.wait_for(state="detached")
+    assert a.bodies() == ["one", "two"]
+
+
+def test_a_message_sent_while_offline_appears_exactly_once_after_reconnect(site, browser):
+    stack, node = site()
+    alice, bob, _ = two_users(stack)
+    alice_context = browser()
+    a = ChatPage.login(alice_context, node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+    a.open_room("general")
+    b.open_room("general")
+    b.send("before")
+    a.wait_for_body("before")
+
+    alice_context.set_offline(True)
+    a.page.wait_for_selector('#conn-banner:not([hidden]):has-text("offline")')
+    b.send("while you were away")
+    # Alice also writes while offline: her message waits as pending.
+    a.send("typed offline")
+    a.page.wait_for_selector('#message-list li.pending:has-text("typed offline")')
+    time.sleep(1)
+    assert "while you were away" not in a.bodies()
+
+    alice_context.set_offline(False)
+    a.wait_for_body("while you were away")
+    b.wait_for_body("typed offline")
+    a.page.wait_for_selector("#message-list li.pending", state="detached")
+    a.page.wait_for_selector("#conn-banner", state="hidden")
+    time.sleep(0.5)
+    assert a.bodies() == ["before", "while you were away", "typed offline"]
+    assert b.bodies() == ["before", "while you were away", "typed offline"]
+
+
+def test_messages_sent_while_the_server_was_down_appear_once_when_it_is_back(site, browser):
+    stack, node = site()
+    alice, bob, room = two_users(stack)
+    a = ChatPage.login(browser(), node.base_url, alice)
+    a.open_room("general")
+    a.send("first")
+    a.wait_for_body("first")
+
+    node.kill()
+    a.page.wait_for_selector('#conn-banner:not([hidden]):has-text("Reconnecting")')
+    # Bob writes through another path while Alice's server is gone.
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from chat import services\n"
+        f"bob = get_user_model().objects.get(pk={bob['id']})\n"
+        "for i in range(3):\n"
+        f"    services.message_send(user=bob, room_id={room}, body=f'missed {{i}}',"
+        " client_id=f'offline-{i}')\n"
+        "print(json.dumps(True))"
+    )
+    stack.start_daphne(port=node.port)
+    a.wait_for_body("missed 2", timeout=40_000)
+    a.page.wait_for_selector("#conn-banner", state="hidden")
+    time.sleep(0.5)
+    assert a.bodies() == ["first", "missed 0", "missed 1", "missed 2"]
+
+
+def test_a_script_payload_is_shown_as_text_and_never_runs(site, browser):
+    stack, node = site()
+    alice, bob, _ = two_users(stack)
+    a = ChatPage.login(browser(), node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+    a.open_room("general")
+    b.open_room("general")
+    payloads = [
+        '<img src=x onerror="window.__xss=1">',
+        "<script>window.__xss=2</script>",
+        '"><svg onload=window.__xss=3>',
+    ]
+    for payload in payloads:
+        b.send(payload)
+    a.wait_for_body(payloads[-1])
+    assert a.bodies() == payloads
+    assert a.page.evaluate("() => window.__xss") is None
+    assert a.page.locator("#message-list img, #message-list script, #message-list svg").count() == 0
+    assert not a.errors
+
+
+def test_a_moderators_deletion_in_the_admin_disappears_from_the_page_live(site, browser):
+    stack, node = site()
+    (alice, bob, moderator), _ = create_people(
+        stack, "alice", "bob", "mod", room="general", staff=["mod"]
+    )
+    a = ChatPage.login(browser(), node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+    a.open_room("general")
+    b.open_room("general")
+    a.send("a perfectly fine message")
+    b.send("buy cheap pills at spam.example")
+    a.wait_for_body("buy cheap pills")
+
+    # Alice reports it from the page.
+    a.page.hover('#message-list li[data-seq="2"]')
+    a.page.click('#message-list li[data-seq="2"] button:has-text("Report")')
+    a.page.fill("#report-reason", "Spam")
+    a.page.click('#report-form button:has-text("Send report")')
+    a.page.wait_for_selector('#typing:has-text("A moderator will look at it")')
+
+    # The moderator works the reports queue in the admin.
+    admin = browser(viewport={"width": 1360, "height": 720}).new_page()
+    admin.goto(f"{node.base_url}/admin/login/?next=/admin/chat/report/")
+    admin.fill("#id_username", "mod")
+    admin.fill("#id_password", moderator["password"])
+    admin.click("input[type=submit]")
+    admin.wait_for_selector("#result_list")
+    assert "buy cheap pills" in admin.locator("#result_list").inner_text()
+    admin.screenshot(path=str(SCREENSHOTS / "admin-moderation.png"))
+    admin.check("#result_list tbody input.action-select")
+    admin.select_option("select[name=action]", "delete_and_resolve")
+    admin.click("button[name=index]")
+    admin.wait_for_selector(".messagelist .success")
+
+    for page in (a, b):
+        page.wait_for_body("This message was deleted.")
+        assert "buy cheap pills at spam.example" not in page.bodies()
+        assert "a perfectly fine message" in page.bodies()
+
+    # The audit log shows who did it.
+    admin.goto(f"{node.base_url}/admin/chat/moderationaction/")
+    log = admin.locator("#result_list").inner_text()
+    assert "Deleted a message" in log and "Resolved a report" in log and "mod" in log
+
+
+def test_the_page_is_usable_on_a_phone_sized_screen_by_keyboard(site, browser):
+    stack, node = site()
+    alice, bob, _ = two_users(stack)
+    phone = browser(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
+    a = ChatPage.login(phone, node.base_url, alice)
+    # On a phone the room list comes first; a room fills the screen.
+    assert a.page.locator(".sidebar").is_visible()
+    assert not a.page.locator("#composer").is_visible()
+    a.open_room("general")
+    assert a.page.locator("#composer").is_visible()
+    assert not a.page.locator(".sidebar").is_visible()
+    a.page.keyboard.type("typed with the keyboard")
+    a.page.keyboard.press("Enter")
+    a.wait_for_body("typed with the keyboard")
+    a.page.click("#back-button")
+    assert a.page.locator(".sidebar").is_visible()
+    assert not a.errors
