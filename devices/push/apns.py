@@ -7,6 +7,7 @@ notification responses from APNs".
 """
 
 import logging
+import ssl
 import threading
 import time
 
@@ -79,7 +80,9 @@ class APNsBackend(PushBackend):
     def open(self):
         self.token = provider_token()
         endpoint = settings.PUSH_APNS_ENDPOINT.rstrip("/")
-        verify = settings.PUSH_APNS_CA_FILE or True
+        verify = True
+        if settings.PUSH_APNS_CA_FILE:
+            verify = ssl.create_default_context(cafile=settings.PUSH_APNS_CA_FILE)
         # APNs speaks only HTTP/2; over cleartext (a local stand-in) that
         # means prior knowledge, with no HTTP/1.1 to fall back to.
         http1 = not endpoint.startswith("http://")

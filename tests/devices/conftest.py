@@ -12,6 +12,12 @@ from .standins import APNsStandin, FCMStandin, WebPushStandin, WebSubscriber, va
 _client_ids = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Users are made in every test here; their password hashing is not what is tested."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def fcm(settings, tmp_path):
     standin = FCMStandin(tmp_path)

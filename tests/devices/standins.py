@@ -8,6 +8,7 @@ token, a list of ``(status, json body, headers)`` consumed in order, then
 
 import asyncio
 import base64
+import functools
 import json
 import threading
 import time
@@ -22,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tests.live import free_port
+
+# google-auth signs for Google's endpoint whatever token_uri it posts to.
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 
 class Script:
@@ -98,7 +102,7 @@ class FCMStandin(_HTTPStandin):
     def __init__(self, workdir):
         super().__init__()
         self.project = "chat-test"
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = _service_account_key()
         self.public_key = key.public_key()
         pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -136,7 +140,7 @@ class FCMStandin(_HTTPStandin):
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         # The assertion must be the service account's JWT, signed with its key.
         claims = jwt.decode(
-            form["assertion"], self.public_key, algorithms=["RS256"], audience=f"{self.url}/token"
+            form["assertion"], self.public_key, algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE
         )
         assert claims["iss"] == self.client_email
         if self.token_answers:
@@ -151,6 +155,12 @@ class FCMStandin(_HTTPStandin):
             "PUSH_FCM_CREDENTIALS": str(self.credentials_file),
             "PUSH_FCM_ENDPOINT": self.url,
         }
+
+
+@functools.cache
+def _service_account_key():
+    """One RSA key per test run: generating it is the slow part of starting the stand-in."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def fcm_error(status, code, *, token_field=False):
