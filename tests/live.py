@@ -126,7 +126,7 @@ class Process:
 
 
 class LiveStack:
-    def __init__(self, *, db="sqlite", layer="memory", env=None):
+    def __init__(self, *, db="sqlite", layer="memory", env=None, redis_url=None):
         self.workdir = Path(tempfile.mkdtemp(prefix="chat-live-"))
         self.processes = []
         self.db_name = None
@@ -153,7 +153,11 @@ class LiveStack:
             env_["DATABASE_URL"] = f"{base}/{self.db_name}"
         else:
             env_["DATABASE_URL"] = f"sqlite:///{self.workdir / 'live.sqlite3'}"
-        if layer == "redis":
+        if layer == "redis" and redis_url:
+            # A Redis server of the test's own (one it may stop and restart).
+            self.redis_url = redis_url
+            env_["REDIS_URL"] = self.redis_url
+        elif layer == "redis":
             need("redis")
             import redis
 
