@@ -26,12 +26,12 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class NotificationPreferenceSerializer(serializers.Serializer):
-    push = StrictBooleanField(required=False)
-    email = StrictBooleanField(required=False)
-    email_delay_seconds = StrictIntegerField(required=False, min_value=0, max_value=EMAIL_DELAY_MAX)
-    muted_rooms = serializers.ListField(
-        child=StrictIntegerField(min_value=1), required=False, max_length=10_000
-    )
+    """Every field is in every response; a PATCH (``partial=True``) may carry any of them."""
+
+    push = StrictBooleanField()
+    email = StrictBooleanField()
+    email_delay_seconds = StrictIntegerField(min_value=0, max_value=EMAIL_DELAY_MAX)
+    muted_rooms = serializers.ListField(child=StrictIntegerField(min_value=1), max_length=10_000)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import extend_schema
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,6 +29,8 @@ FIELD_ARGS = {"muted_rooms": "muted_room_ids"}
 class NotificationPreferenceView(APIView):
     """The caller's notification preferences: one source for push and email."""
 
+    parser_classes = [JSONParser]
+
     @extend_schema(responses=NotificationPreferenceSerializer)
     def get(self, request):
         return Response(selectors.preference_for(request.user))
@@ -36,7 +39,7 @@ class NotificationPreferenceView(APIView):
         request=NotificationPreferenceSerializer, responses=NotificationPreferenceSerializer
     )
     def patch(self, request):
-        serializer = NotificationPreferenceSerializer(data=request.data)
+        serializer = NotificationPreferenceSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {FIELD_ARGS.get(k, k): v for k, v in serializer.validated_data.items()}
         try:

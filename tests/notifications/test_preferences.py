@@ -164,3 +164,9 @@ def test_the_admin_lists_and_edits_preferences_and_refuses_rooms_the_user_is_not
         "email_delay_seconds": 60,
         "muted_rooms": [room.pk],
     }
+
+
+def test_a_patch_that_is_not_json_is_refused(api):
+    response = api.patch(URL, {"email": "false"}, format="multipart")
+    assert response.status_code == 415
+    assert api.get(URL).json()["email"] is True

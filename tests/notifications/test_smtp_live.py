@@ -44,17 +44,20 @@ def mailbox():
     box.controller.stop()
 
 
+@pytest.mark.parametrize("db,layer", [("sqlite", "memory"), ("postgres", "redis")])
 async def test_a_worker_emails_one_digest_with_escaped_html_and_a_working_unsubscribe_link(
-    live_stack, mailbox
+    live_stack, mailbox, db, layer
 ):
     port = free_port()
     site = f"http://127.0.0.1:{port}"
     stack = live_stack(
+        db=db,
+        layer=layer,
         env={
             "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
             "SITE_URL": site,
             "DEFAULT_FROM_EMAIL": "Chat <chat@example.org>",
-        }
+        },
     )
     alice, bob = stack.create_user("alice"), stack.create_user("bob")
     room = stack.create_room("general", alice, [bob])
@@ -113,3 +116,38 @@ async def test_a_worker_emails_one_digest_with_escaped_html_and_a_working_unsubs
     await asyncio.sleep(3)
     assert len(mailbox.envelopes) == 1
     assert "sent to user" in worker.output()
+
+
+async def test_the_workers_beat_sweep_sends_a_digest_whose_task_was_never_enqueued(
+    live_stack, mailbox, tmp_path
+):
+    stack = live_stack(
+        env={
+            "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
+            "NOTIFICATIONS_SWEEP_SECONDS": "1",
+            "NOTIFICATIONS_SWEEP_GRACE_SECONDS": "0",
+        }
+    )
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
+    # A process that dies after the message (and its pending row) committed,
+    # but before it enqueued the digest's task: the receiver's write without
+    # its enqueue, exactly.
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from chat import services as chat, signals\n"
+        "from notifications import services\n"
+        "signals.message_sent.disconnect(dispatch_uid='notifications.pend_digest_on_message_sent')\n"
+        "U = get_user_model()\n"
+        f"services.preference_update(user=U.objects.get(pk={bob['id']}), email_delay_seconds=0)\n"
+        f"m, _ = chat.message_send(user=U.objects.get(pk={alice['id']}), room_id={room},"
+        " body='were you there?', client_id='lost-1')\n"
+        "print(json.dumps(services.digest_pend(message=m)[0][0]))"
+    )
+    stack.start_worker("-B", "--schedule", str(tmp_path / "beat-schedule"))
+    (received,) = await mailbox.wait_for(1)
+    assert "were you there?" in received.get_body(("plain",)).get_content()
+    # Later sweeps find nothing more to send.
+    await asyncio.sleep(3)
+    assert len(mailbox.envelopes) == 1
