@@ -122,7 +122,8 @@ def test_the_moderator_group_counts_as_moderators(alice, bob, make_user, room, s
     from django.contrib.auth.models import Group
 
     helper = make_user("helper")
-    helper.groups.add(Group.objects.create(name=settings.CHAT_MODERATOR_GROUP))
+    group, _ = Group.objects.get_or_create(name=settings.CHAT_MODERATOR_GROUP)
+    helper.groups.add(group)
     message, _ = services.message_send(user=alice, room_id=room.pk, body="x", client_id="x")
     services.message_delete(user=helper, message_id=message.pk)
     with pytest.raises(Forbidden):
