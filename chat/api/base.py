@@ -7,6 +7,7 @@ error's status, so views never catch them.
 
 import json
 import logging
+import re
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse
@@ -70,11 +71,30 @@ class ChatAPIView(APIView):
         return super().handle_exception(exc)
 
 
+class PathSegmentConverter:
+    """Any single path segment, so that ``/api/rooms/abc/`` reaches the view.
+
+    The view answers a JSON 404 for an id that is not a number (``path_id``),
+    instead of Django's HTML page for an unmatched URL.
+    """
+
+    regex = "[^/]*"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return str(value)
+
+
 def path_id(value, error=NotFound):
-    """A URL id; one the database cannot hold names nothing, so it is a 404."""
-    if not 0 < value <= MAX_ID:
+    """The id in a URL segment; one that is not a number the database can hold names nothing."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,19}", value):
         raise error()
-    return value
+    number = int(value)
+    if not 0 < number <= MAX_ID:
+        raise error()
+    return number
 
 
 # --- throttles ------------------------------------------------------------

@@ -133,7 +133,7 @@ class RoomDetailView(ChatAPIView):
         responses={200: s.RoomSerializer, **errors(401, 404)},
     )
     def get(self, request, room_id):
-        path_id(room_id, NotMember)
+        room_id = path_id(room_id, NotMember)
         return Response(room_for(request.user, room_id))
 
 
@@ -151,7 +151,7 @@ class RoomMembersView(ChatAPIView):
         },
     )
     def post(self, request, room_id):
-        path_id(room_id, NotMember)
+        room_id = path_id(room_id, NotMember)
         data = parsed(s.UserRefSerializer, request.data)
         membership, created = services.membership_add(
             actor=request.user, room_id=room_id, user_id=data["user"]
@@ -168,8 +168,8 @@ class RoomMemberView(ChatAPIView):
         responses={204: None, **errors(401, 403, 404)},
     )
     def delete(self, request, room_id, user_id):
-        path_id(room_id, NotMember)
-        path_id(user_id)
+        room_id = path_id(room_id, NotMember)
+        user_id = path_id(user_id)
         services.membership_remove(actor=request.user, room_id=room_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -202,7 +202,7 @@ class RoomMessagesView(ChatAPIView):
         responses={200: s.MessagePageSerializer, **errors(400, 401, 404)},
     )
     def get(self, request, room_id):
-        path_id(room_id, NotMember)
+        room_id = path_id(room_id, NotMember)
         if selectors.membership_for(request.user, room_id) is None:
             raise NotMember()
         query = parsed(s.HistoryQuerySerializer, request.query_params)
@@ -224,7 +224,7 @@ class RoomMessagesView(ChatAPIView):
         },
     )
     def post(self, request, room_id):
-        path_id(room_id, NotMember)
+        room_id = path_id(room_id, NotMember)
         data = parsed(s.MessageSendSerializer, request.data)
         message, created = services.message_send(
             user=request.user, room_id=room_id, body=data["body"], client_id=data["client_id"]
@@ -243,7 +243,7 @@ class RoomReadView(ChatAPIView):
         responses={200: s.RoomSerializer, **errors(400, 401, 403, 404, 413, 415)},
     )
     def post(self, request, room_id):
-        path_id(room_id, NotMember)
+        room_id = path_id(room_id, NotMember)
         data = parsed(s.ReadMarkerSerializer, request.data)
         services.message_read(user=request.user, room_id=room_id, seq=data["seq"])
         return Response(room_for(request.user, room_id))
@@ -257,7 +257,7 @@ class MessageView(ChatAPIView):
         responses={200: s.MessageSerializer, **errors(400, 401, 403, 404, 409, 413, 415)},
     )
     def patch(self, request, message_id):
-        path_id(message_id)
+        message_id = path_id(message_id)
         data = parsed(s.MessageEditSerializer, request.data)
         message = services.message_edit(user=request.user, message_id=message_id, body=data["body"])
         return Response(message_payload(message))
@@ -269,7 +269,7 @@ class MessageView(ChatAPIView):
         responses={200: s.MessageSerializer, **errors(401, 403, 404)},
     )
     def delete(self, request, message_id):
-        path_id(message_id)
+        message_id = path_id(message_id)
         message = services.message_delete(user=request.user, message_id=message_id)
         return Response(message_payload(message))
 
@@ -283,7 +283,7 @@ class MessageReportView(ChatAPIView):
         responses={201: s.ReportSerializer, **errors(400, 401, 403, 404, 413, 415)},
     )
     def post(self, request, message_id):
-        path_id(message_id)
+        message_id = path_id(message_id)
         data = parsed(s.ReportCreateSerializer, request.data)
         report = services.message_report(
             user=request.user, message_id=message_id, reason=data["reason"]
