@@ -1,4 +1,4 @@
-"""``/healthz`` and ``/readyz`` in process; tests/ops/test_health_live.py takes real dependencies down."""
+"""``/healthz`` and ``/readyz`` in process (test_health_live.py takes real dependencies down)."""
 
 import json
 
