@@ -233,7 +233,8 @@ def digest_deliver(*, digest_id, now=None):
         )
     user = digest.user
     keep = _still_missed(user, items)
-    drop_ids = [i.pk for i in items if i not in keep]
+    kept_ids = {i.pk for i in keep}
+    drop_ids = [i.pk for i in items if i.pk not in kept_ids]
     if not keep:
         _finish(digest, claim, Digest.Status.EMPTY, now, drop_ids=drop_ids)
         logger.info("digest %s of user %s had nothing left to send", digest.pk, user.pk)
@@ -251,9 +252,7 @@ def digest_deliver(*, digest_id, now=None):
         _finish(digest, claim, Digest.Status.FAILED, now)
         logger.exception("digest %s to user %s failed for good", digest.pk, user.pk)
         return Outcome.FAILED
-    _finish(
-        digest, claim, Digest.Status.SENT, now, drop_ids=drop_ids, sent_ids=[i.pk for i in keep]
-    )
+    _finish(digest, claim, Digest.Status.SENT, now, drop_ids=drop_ids, sent_ids=kept_ids)
     logger.info("digest %s sent to user %s with %s messages", digest.pk, user.pk, len(keep))
     return Outcome.SENT
 

@@ -151,3 +151,63 @@ async def test_the_workers_beat_sweep_sends_a_digest_whose_task_was_never_enqueu
     # Later sweeps find nothing more to send.
     await asyncio.sleep(3)
     assert len(mailbox.envelopes) == 1
+
+
+class StallingMailbox(Mailbox):
+    """Holds the first DATA for ``stall_for`` open, like an SMTP server that hangs mid-exchange."""
+
+    def __init__(self, stall_for):
+        super().__init__()
+        self.stall_for = stall_for
+        self.stalled = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.stall_for in envelope.rcpt_tos and not self.stalled.is_set():
+            self.stalled.set()
+            await self.release.wait()
+            return "451 Too late"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_worker_killed_mid_smtp_repeats_at_most_that_one_email(live_stack, tmp_path):
+    mailbox = StallingMailbox(stall_for="carol@example.com")
+    mailbox.controller.start()
+    try:
+        stack = live_stack(
+            env={
+                "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
+                "NOTIFICATIONS_SWEEP_SECONDS": "1",
+                "NOTIFICATIONS_SWEEP_GRACE_SECONDS": "0",
+                "NOTIFICATIONS_STALE_SENDING_SECONDS": "2",
+            }
+        )
+        alice, bob, carol = (stack.create_user(n) for n in ("alice", "bob", "carol"))
+        room = stack.create_room("general", alice, [bob, carol])
+        first = stack.start_worker(name="first-worker")
+        stack.shell(
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from chat import services as chat\n"
+            "from notifications import services\n"
+            "U = get_user_model().objects\n"
+            f"services.preference_update(user=U.get(pk={bob['id']}), email_delay_seconds=0)\n"
+            f"services.preference_update(user=U.get(pk={carol['id']}), email_delay_seconds=2)\n"
+            f"chat.message_send(user=U.get(pk={alice['id']}), room_id={room},"
+            " body='standup in 5', client_id='s-1')\n"
+            "print(json.dumps(True))"
+        )
+        await mailbox.wait_for(1)  # bob's
+        await asyncio.wait_for(mailbox.stalled.wait(), 30)  # carol's is mid-DATA
+        first.kill()
+        mailbox.release.set()
+
+        stack.start_worker("-B", "--schedule", str(tmp_path / "beat-schedule"), name="second")
+        await mailbox.wait_for(2)
+        await asyncio.sleep(4)  # a few more sweeps
+        assert sorted(e.rcpt_tos[0] for e in mailbox.envelopes) == [
+            "bob@example.com",
+            "carol@example.com",
+        ]
+    finally:
+        mailbox.controller.stop()
