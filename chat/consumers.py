@@ -182,7 +182,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         services.validate_client_id(client_id)
         services.validate_body(body)
         room_id = self._member_room(frame)
-        message, created = await database_sync_to_async(services.message_send)(
+        message, created = await self.hub.message_send(
             user=self.user, room_id=room_id, body=body, client_id=client_id
         )
         await self.send(

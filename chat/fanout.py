@@ -11,6 +11,7 @@ code. The channel layer is at-most-once: a lost event is repaired by ``seq``
 failure is logged and never fails the write that caused it.
 """
 
+import asyncio
 import logging
 import time
 
@@ -30,7 +31,40 @@ def user_group(user_id):
     return f"user.{user_id}"
 
 
+# The running hub's (loop, enqueue), set by ``chat.hub.Hub.start``. Inside daphne
+# the services run on a worker thread; handing the event to the hub's loop and
+# returning, instead of waiting there for the layer send, keeps the one
+# database thread free for the next write (docs/performance.md).
+_publisher = None
+
+
+def set_publisher(loop, enqueue):
+    global _publisher
+    _publisher = (loop, enqueue)
+
+
+def _hand_to_hub(group, event):
+    publisher = _publisher
+    if publisher is None:
+        return False
+    loop, enqueue = publisher
+    if not loop.is_running():
+        return False
+    # The hub sends its queue in order, so a room's events leave in seq order.
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
+        enqueue(group, event)
+    else:
+        loop.call_soon_threadsafe(enqueue, group, event)
+    return True
+
+
 def _group_send(group, event):
+    if _hand_to_hub(group, event):
+        return
     layer = get_channel_layer()
     if layer is None:
         return
