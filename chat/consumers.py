@@ -13,6 +13,7 @@ import time
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from . import selectors, services
 from .errors import BadInput, ChatError, NotMember
@@ -158,6 +159,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except ChatError as exc:
             await self.error(exc.code, exc.detail, client_id)
+        except DatabaseError as exc:
+            # The database is unreachable or failing over: the frame's transaction
+            # rolled back (or, if its commit raced the failure, a retry with the
+            # same client_id finds it). The socket stays open; the client retries.
+            logger.warning(
+                "database unavailable for a %s frame of user %s: %s",
+                frame["type"],
+                self.user_id,
+                type(exc).__name__,
+            )
+            await self.error(
+                "unavailable",
+                "The service is briefly unavailable; send again with the same client_id.",
+                client_id,
+            )
 
     async def _limited_error(self, code, detail):
         if self.bucket.take():
