@@ -110,7 +110,7 @@ def test_the_settings_page_shows_and_saves_the_preferences(client, alice, room):
     client.force_login(alice)
     page = client.get("/notifications/settings/")
     assert page.status_code == 200
-    assert b"Notification settings" in page.content and b"general" in page.content
+    assert b"<h1>Notifications</h1>" in page.content and b"general" in page.content
     saved = client.post(
         "/notifications/settings/",
         {"email": "on", "email_delay_seconds": "300", "muted_rooms": [str(room.pk)]},

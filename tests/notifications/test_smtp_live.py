@@ -211,3 +211,27 @@ async def test_a_worker_killed_mid_smtp_repeats_at_most_that_one_email(live_stac
         ]
     finally:
         mailbox.controller.stop()
+
+
+def test_without_email_url_the_worker_prints_the_digest_in_its_log(live_stack):
+    stack = live_stack()
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
+    worker = stack.start_worker()
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from chat import services as chat\n"
+        "from notifications import services\n"
+        "U = get_user_model().objects\n"
+        f"services.preference_update(user=U.get(pk={bob['id']}), email_delay_seconds=0)\n"
+        f"chat.message_send(user=U.get(pk={alice['id']}), room_id={room},"
+        " body='printed, not sent', client_id='c-1')\n"
+        "print(json.dumps(True))"
+    )
+    deadline = time.monotonic() + 30
+    while "sent to user" not in worker.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = worker.output()
+    assert "Subject: You missed 1 message in general" in log
+    assert "To: bob@example.com" in log and "printed, not sent" in log
