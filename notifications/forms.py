@@ -16,8 +16,10 @@ class PreferenceForm(forms.Form):
         label="Wait this many seconds before emailing",
         help_text="Messages that arrive meanwhile go into the same email.",
     )
-    muted_rooms = forms.ModelMultipleChoiceField(
-        queryset=Room.objects.none(),
+    # Choices, not a model field: a posted value is checked against the
+    # user's own rooms before it reaches a query, whatever its size.
+    muted_rooms = forms.TypedMultipleChoiceField(
+        coerce=int,
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Rooms I never get notifications for",
@@ -25,4 +27,6 @@ class PreferenceForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["muted_rooms"].queryset = Room.objects.filter(memberships__user=user)
+        self.fields["muted_rooms"].choices = [
+            (room.pk, room.name) for room in Room.objects.filter(memberships__user=user)
+        ]

@@ -8,6 +8,9 @@ from rest_framework import serializers
 
 from .models import EMAIL_DELAY_MAX
 
+# The largest id a database column holds; a larger one would fail in the query.
+MAX_ID = 2**63 - 1
+
 
 class StrictBooleanField(serializers.BooleanField):
     def to_internal_value(self, data):
@@ -31,7 +34,9 @@ class NotificationPreferenceSerializer(serializers.Serializer):
     push = StrictBooleanField()
     email = StrictBooleanField()
     email_delay_seconds = StrictIntegerField(min_value=0, max_value=EMAIL_DELAY_MAX)
-    muted_rooms = serializers.ListField(child=StrictIntegerField(min_value=1), max_length=10_000)
+    muted_rooms = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID), max_length=10_000
+    )
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

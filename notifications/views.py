@@ -64,7 +64,7 @@ def preferences_page(request):
                     push=data["push"],
                     email=data["email"],
                     email_delay_seconds=data["email_delay_seconds"],
-                    muted_room_ids=[room.pk for room in data["muted_rooms"]],
+                    muted_room_ids=data["muted_rooms"],
                 )
                 saved = True
             except ValidationError as exc:

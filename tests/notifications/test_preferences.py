@@ -62,6 +62,8 @@ def test_patch_changes_only_the_given_fields_and_returns_them_all(api, room):
         ({"muted_rooms": 3}, "muted_rooms"),
         ({"muted_rooms": ["3"]}, "muted_rooms"),
         ({"muted_rooms": [True]}, "muted_rooms"),
+        ({"muted_rooms": [2**64]}, "muted_rooms"),
+        ({"muted_rooms": [0]}, "muted_rooms"),
         ({"sms": True}, "sms"),
     ],
 )
@@ -170,3 +172,12 @@ def test_a_patch_that_is_not_json_is_refused(api):
     response = api.patch(URL, {"email": "false"}, format="multipart")
     assert response.status_code == 415
     assert api.get(URL).json()["email"] is True
+
+
+def test_the_settings_page_refuses_rooms_that_do_not_exist(client, alice, room):
+    client.force_login(alice)
+    for bad in ("999999", "99999999999999999999999", "x"):
+        response = client.post(
+            "/notifications/settings/", {"email_delay_seconds": "60", "muted_rooms": [bad]}
+        )
+        assert response.status_code == 400 and b'role="alert"' in response.content
