@@ -142,15 +142,22 @@ def device_register(*, user, platform, token, device_id="", app_id=""):
             user.pk,
             previous_user_id,
         )
-        transaction.on_commit(
-            partial(
-                signals.device_registered.send_robust,
-                sender=Device,
-                device=device,
-                previous_user_id=previous_user_id,
-            )
-        )
+        transaction.on_commit(partial(_announce_registered, device, previous_user_id))
     return device, created
+
+
+def _announce_registered(device, previous_user_id):
+    """Send ``device_registered``; a failing receiver is logged and never undoes the write."""
+    results = signals.device_registered.send_robust(
+        sender=Device, device=device, previous_user_id=previous_user_id
+    )
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            logger.error(
+                "device_registered receiver %s failed",
+                getattr(receiver, "__qualname__", receiver),
+                exc_info=result,
+            )
 
 
 def _upsert(token, fields):

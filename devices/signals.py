@@ -6,8 +6,9 @@ device_registered(device, previous_user_id)
     (``previous_user_id`` is that user's id, else None), or reactivated.
     Sent after commit by ``devices.services.device_register``, whether the
     registration came from ``POST /api/devices/`` or from the
-    ``X-Device-ID`` header. Receivers: none yet; a receiver only decides and
-    enqueues, like the chat's receivers.
+    ``X-Device-ID`` header. Receivers:
+    ``stats.receivers.recount_on_device_registered`` (usage statistics).
+    Like the chat's receivers, a receiver only decides and enqueues.
 """
 
 from django.dispatch import Signal
