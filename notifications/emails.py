@@ -127,7 +127,7 @@ def digest_subject(context):
     return " ".join(f"You missed {total} {noun} {where}".split())
 
 
-def digest_email(*, user, digest_id, items):
+def digest_email(*, user, digest, items):
     """The email of one digest, ready to send."""
     context = digest_context(user=user, items=items)
     unsubscribe = context["unsubscribe_url"]
@@ -138,8 +138,9 @@ def digest_email(*, user, digest_id, items):
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
         headers={
-            # The same id on every attempt lets mail clients fold a repeat.
-            "Message-ID": f"<digest-{digest_id}@{host}>",
+            # The same id on every attempt lets mail clients fold a repeat;
+            # the creation time keeps ids apart across a database reset.
+            "Message-ID": f"<digest-{digest.pk}.{int(digest.created_at.timestamp())}@{host}>",
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",

@@ -239,7 +239,7 @@ def digest_deliver(*, digest_id, now=None):
         _finish(digest, claim, Digest.Status.EMPTY, now, drop_ids=drop_ids)
         logger.info("digest %s of user %s had nothing left to send", digest.pk, user.pk)
         return Outcome.EMPTY
-    message = emails.digest_email(user=user, digest_id=digest.pk, items=keep)
+    message = emails.digest_email(user=user, digest=digest, items=keep)
     try:
         message.send(fail_silently=False)
     except Exception as exc:
