@@ -5,7 +5,9 @@
 check`` runs the same validation as system checks (the Redis probe only with
 ``--deploy``, so that offline commands such as ``makemigrations`` still run).
 Each problem is one sentence that names the setting to fix; the process
-prints them on one line and exits with status 1, without a traceback.
+prints them on one line and exits with status 78 (``EX_CONFIG``), without a
+traceback, so that a process manager can tell "fix the configuration" from a
+crash worth restarting (deploy/systemd: ``RestartPreventExitStatus=78``).
 
 A configuration counts as production when ``DEPLOY_ENV=production`` or when
 ``DEBUG`` is off.
@@ -16,6 +18,7 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
+EXIT_CONFIG = 78
 INSECURE_KEY_PREFIX = "insecure-"
 MIN_SECRET_LENGTH = 32
 
@@ -91,4 +94,4 @@ def exit_on_improper_configuration():
 
 def _exit(message):
     print(message, file=sys.stderr, flush=True)
-    raise SystemExit(1)
+    raise SystemExit(EXIT_CONFIG)

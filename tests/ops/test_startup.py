@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from ops.startup import EXIT_CONFIG
 from tests.live import BIN, ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -52,13 +53,13 @@ def dead_redis():
 
 def test_daphne_refuses_to_start_without_a_secret_key_when_debug_is_off():
     result = daphne(DEBUG="0")
-    assert result.returncode == 1
+    assert result.returncode == EXIT_CONFIG
     assert "SECRET_KEY must be set when DEBUG is off" in refusal(result)
 
 
 def test_daphne_refuses_to_start_in_production_with_debug_on():
     result = daphne(DEBUG="1", DEPLOY_ENV="production", SECRET_KEY="k" * 50)
-    assert result.returncode == 1
+    assert result.returncode == EXIT_CONFIG
     assert (
         refusal(result)
         == "Refusing to start: DEBUG is on while DEPLOY_ENV=production; set DEBUG=0."
@@ -68,7 +69,7 @@ def test_daphne_refuses_to_start_in_production_with_debug_on():
 def test_daphne_refuses_to_start_when_redis_is_unreachable():
     url = dead_redis()
     result = daphne(DEBUG="0", SECRET_KEY="k" * 50, REDIS_URL=url)
-    assert result.returncode == 1
+    assert result.returncode == EXIT_CONFIG
     port = url.rsplit(":", 1)[1].split("/")[0]
     assert f"REDIS_URL points at Redis on 127.0.0.1:{port}, which is unreachable" in refusal(result)
 
@@ -80,7 +81,7 @@ def test_a_celery_worker_refuses_to_start_when_redis_is_unreachable():
         SECRET_KEY="k" * 50,
         REDIS_URL=dead_redis(),
     )
-    assert result.returncode == 1
+    assert result.returncode == EXIT_CONFIG
     assert "which is unreachable" in refusal(result)
 
 
