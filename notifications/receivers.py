@@ -6,14 +6,11 @@ task: once ``message_sent`` has fired nothing can lose them, and a crash
 before the delivery task is enqueued is repaired by the sweep.
 """
 
-import logging
 from functools import partial
 
 from django.db import transaction
 
 from . import services, tasks
-
-logger = logging.getLogger(__name__)
 
 
 def _schedule(digest_id, due_at):

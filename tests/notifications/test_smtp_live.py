@@ -235,3 +235,37 @@ def test_without_email_url_the_worker_prints_the_digest_in_its_log(live_stack):
     log = worker.output()
     assert "Subject: You missed 1 message in general" in log
     assert "To: bob@example.com" in log and "printed, not sent" in log
+
+
+def test_concurrent_messages_for_one_user_share_one_digest_on_postgresql(live_stack):
+    stack = live_stack(db="postgres")
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    rooms = [stack.create_room(f"room {n}", alice, [bob]) for n in range(6)]
+    # Six messages pend for bob at the same instant, from six threads: only
+    # one may open his digest, and every message must join it.
+    result = stack.shell(
+        "import json, threading\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from django.db import connection\n"
+        "from chat import services as chat, signals\n"
+        "from notifications import services\n"
+        "from notifications.models import Digest, PendingNotification\n"
+        "signals.message_sent.disconnect(dispatch_uid='notifications.pend_digest_on_message_sent')\n"
+        f"alice = get_user_model().objects.get(pk={alice['id']})\n"
+        "messages = [chat.message_send(user=alice, room_id=r, body='hi', client_id='c')[0]"
+        f" for r in {rooms!r}]\n"
+        "barrier = threading.Barrier(len(messages))\n"
+        "opened = []\n"
+        "def pend(m):\n"
+        "    barrier.wait()\n"
+        "    try:\n"
+        "        opened.extend(services.digest_pend(message=m))\n"
+        "    finally:\n"
+        "        connection.close()\n"
+        "threads = [threading.Thread(target=pend, args=(m,)) for m in messages]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(json.dumps({'opened': len(opened), 'digests': Digest.objects.count(),"
+        " 'pending': PendingNotification.objects.filter(digest__status='open').count()}))"
+    )
+    assert result == {"opened": 1, "digests": 1, "pending": 6}
