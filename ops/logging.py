@@ -24,18 +24,35 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "taskName",
+    "request",  # Django's HttpRequest: its repr shows the path
     *(name for name, _ in CONTEXT),
 }
 _SECRET_WORDS = ("body", "token", "password", "secret", "credential", "authorization", "key")
 
 
+def route_of(request):
+    """The URL pattern that served ``request``; never the path, which may hold a push token."""
+    match = getattr(request, "resolver_match", None)
+    return f"/{match.route}" if match is not None and match.route else "(unmatched path)"
+
+
 class ContextFilter(logging.Filter):
-    """Copies the current request, connection and task ids onto each record."""
+    """Copies the current request, connection and task ids onto each record.
+
+    It also withholds request paths from Django's own records (``django.request``
+    logs ``"Unauthorized: /api/devices/<token>/"``): a path argument becomes the
+    route pattern that matched it.
+    """
 
     def filter(self, record):
         for name, var in CONTEXT:
             if not hasattr(record, name):
                 setattr(record, name, var.get())
+        request = getattr(record, "request", None)
+        path = getattr(request, "path", None)
+        if path and isinstance(record.args, tuple) and path in record.args:
+            route = route_of(request)
+            record.args = tuple(route if arg == path else arg for arg in record.args)
         return True
 
 

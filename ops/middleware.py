@@ -16,7 +16,7 @@ import uuid
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from . import metrics
-from .logging import request_id
+from .logging import request_id, route_of
 
 access_logger = logging.getLogger("ops.access")
 
@@ -30,12 +30,10 @@ def _finish(request, response, rid, started):
         metrics.RATE_LIMIT_HITS.labels(path="rest").inc()
     # The route pattern, not the path: a path can carry a push token
     # (DELETE /api/devices/<token>/), which must never reach the logs.
-    match = getattr(request, "resolver_match", None)
-    route = f"/{match.route}" if match is not None and match.route else "(unmatched)"
     access_logger.info(
         "%s %s %s %.1fms",
         request.method,
-        route,
+        route_of(request),
         response.status_code,
         (time.monotonic() - started) * 1000,
     )

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -70,7 +71,9 @@ async def test_a_message_sent_over_websocket_and_rest_never_logs_its_body_or_the
         line for line in lines if line["logger"] == "ops.access" and "POST" in line["message"]
     ]
     assert access and access[0]["request_id"] == response["X-Request-ID"]
-    assert access[0]["message"].startswith("POST /api/rooms/<int:room_id>/messages/ 201")
+    assert re.fullmatch(
+        r"POST /api/rooms/<\w+:room_id>/messages/ 201 [\d.]+ms", access[0]["message"]
+    )
 
 
 def test_json_lines_carry_ids_and_drop_extras_named_like_secrets():
@@ -91,3 +94,14 @@ def test_text_lines_are_readable_and_end_with_the_ids():
     record.connection_id = "c0ffee"
     text = TextFormatter().format(record)
     assert " WARNING chat.test hub lagging [connection=c0ffee]" in text
+
+
+def test_a_push_token_in_a_request_path_never_reaches_the_logs(captured, alice):
+    token = Token.objects.create(user=alice).key
+    push_token = "fcm-token-" + "q" * 40
+    Client().delete(f"/api/devices/{push_token}/")  # unauthenticated: Django logs a 401
+    Client().delete(f"/api/devices/{push_token}/", headers={"Authorization": f"Token {token}"})
+    Client().get(f"/no/such/page/{push_token}/")  # 404s are logged by Django too
+    text = captured.getvalue()
+    assert re.search(r"DELETE /api/devices/<\w+:token>/ 401", text)
+    assert push_token not in text and token not in text
