@@ -10,7 +10,8 @@ message_sent(message)
     A new message was stored (not sent for a repeated ``client_id``).
     Receivers: ``devices.receivers.push_on_message_sent`` (push to offline
     members' phones), ``notifications.receivers.pend_digest_on_message_sent``
-    (missed-message email).
+    (missed-message email), ``stats.receivers.recount_on_message_sent``
+    (daily usage counts).
 
 message_read(user, room, seq, previous_seq)
     ``user``'s read marker in ``room`` moved forward from ``previous_seq`` to
@@ -23,7 +24,8 @@ message_updated(message)
     ``notifications.receivers.drop_digest_on_message_updated``.
 
 user_online(user_id)
-    The user's first socket opened, on any node. Receivers: none yet.
+    The user's first socket opened, on any node. Receivers:
+    ``stats.receivers.mark_active_on_user_online`` (daily active users).
 
 user_gone(user_id)
     The user's last socket closed (or the node that held it stopped sending
