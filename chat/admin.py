@@ -161,8 +161,7 @@ class ReportAdmin(admin.ModelAdmin):
         "room",
         "reporter",
         "reason",
-        "resolved_at",
-        "resolved_by",
+        "resolution",
     ]
     list_filter = [ReportStateFilter, "created_at"]
     search_fields = ["reason", "message__body"]
@@ -184,6 +183,12 @@ class ReportAdmin(admin.ModelAdmin):
     @admin.display(description="message")
     def message_excerpt(self, obj):
         return "(deleted)" if obj.message.deleted else _excerpt(obj.message.body, 10)
+
+    @admin.display(description="resolved", ordering="resolved_at")
+    def resolution(self, obj):
+        if obj.resolved_at is None:
+            return "open"
+        return f"by {obj.resolved_by or 'a deleted user'}, {obj.resolved_at:%Y-%m-%d %H:%M}"
 
     @admin.display(description="message")
     def message_link(self, obj):
@@ -247,10 +252,6 @@ class MembershipInline(admin.TabularInline):
     fields = ["user", "role", "muted", "last_read_seq", "joined_at"]
     readonly_fields = ["role", "last_read_seq", "joined_at"]
     raw_id_fields = ["user"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # An existing row's user is fixed: a different user is a removal and an add.
-        return [*self.readonly_fields, "user"] if obj is not None else self.readonly_fields
 
 
 class MembershipChanges:
@@ -339,6 +340,16 @@ class RoomAdmin(admin.ModelAdmin):
                         MembershipChanges.add(
                             request, room, user.pk, inline_form.cleaned_data.get("muted", False)
                         )
+                elif "user" in inline_form.changed_data:
+                    # Another user on an existing row: the old one leaves, the new one joins.
+                    old = Membership.objects.get(pk=membership.pk)
+                    MembershipChanges.remove(request, old)
+                    MembershipChanges.add(
+                        request,
+                        room,
+                        inline_form.cleaned_data["user"].pk,
+                        inline_form.cleaned_data.get("muted", False),
+                    )
                 elif "muted" in inline_form.changed_data:
                     MembershipChanges.set_muted(
                         request, membership, inline_form.cleaned_data["muted"]

@@ -1048,6 +1048,8 @@
     li.dataset.time = String(when.getTime());
     if (message.author.id === me.id) li.classList.add("own");
     if (message.deleted) li.classList.add("deleted");
+    // A stable colour per person for the avatar (a CSS variable, not inline markup).
+    li.style.setProperty("--hue", String((message.author.id * 67) % 360));
 
     const head = node("div", "message-head");
     const author = node("span", "author", message.author.username);
@@ -1119,6 +1121,7 @@
     if (item.room !== openRoomId) return;
     const selector = `[data-client-id="${CSS.escape(item.clientId)}"]`;
     const li = node("li", "message own pending");
+    li.style.setProperty("--hue", String((me.id * 67) % 360));
     li.dataset.clientId = item.clientId;
     li.dataset.author = me.id;
     li.dataset.time = String(Date.now());

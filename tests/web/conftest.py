@@ -52,7 +52,7 @@ def browser(chromium):
     def new_context(**kwargs):
         kwargs.setdefault("viewport", {"width": 1280, "height": 800})
         context = chromium.new_context(**kwargs)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(20_000)
         contexts.append(context)
         return context
 
@@ -142,7 +142,7 @@ class ChatPage:
         page.fill("#id_username", user["username"])
         page.fill("#id_password", user["password"])
         page.click("button[type=submit]")
-        page.wait_for_selector('#conn-dot[data-state="online"]')
+        page.wait_for_selector('#conn-dot[data-state="online"]', state="attached")
         return chat
 
     def open_room(self, name):
@@ -156,7 +156,7 @@ class ChatPage:
     def bodies(self):
         return self.page.locator("#message-list li[data-seq] .body").all_text_contents()
 
-    def wait_for_body(self, text, timeout=10_000):
+    def wait_for_body(self, text, timeout=20_000):
         self.page.locator("#message-list li[data-seq] .body", has_text=text).first.wait_for(
             timeout=timeout
         )

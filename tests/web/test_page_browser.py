@@ -220,3 +220,56 @@ def test_the_page_is_usable_on_a_phone_sized_screen_by_keyboard(site, browser):
     a.page.click("#back-button")
     assert a.page.locator(".sidebar").is_visible()
     assert not a.errors
+
+
+def test_screenshots_of_the_chat_page_on_a_desktop_and_a_phone(site, browser):
+    stack, node = site()
+    (alice, bob, carol), general = create_people(stack, "alice", "bob", "carol", room="general")
+    conversation = [
+        ("alice", "Morning! The release branch is cut, QA starts at 10."),
+        ("bob", "Great. I'm still chasing the flaky upload test."),
+        ("bob", "It only fails when two uploads share a name, so probably the temp file."),
+        ("carol", "I saw that too on Friday. Happy to pair on it after standup?"),
+        ("alice", "Yes please. Ping me if it blocks the release."),
+        ("carol", "<b>Note:</b> staging DB restarts at 13:00 UTC, expect ~2 minutes of errors."),
+        ("bob", "Found it: both uploads wrote to /tmp/upload.part. Fix is up for review."),
+    ]
+    lines = [
+        "import json",
+        "from django.contrib.auth import get_user_model",
+        "from chat import services",
+        "U = {u.username: u for u in get_user_model().objects.all()}",
+        "design = services.room_create(owner=U['bob'], name='design', member_ids=[U['alice'].pk])",
+        "services.room_create(owner=U['carol'], name='random', member_ids=[U['alice'].pk])",
+        "services.room_direct(user=U['alice'], other_id=U['carol'].pk)",
+    ]
+    for i, (who, text) in enumerate(conversation):
+        lines.append(
+            f"services.message_send(user=U[{who!r}], room_id={general}, body={text!r}, "
+            f"client_id='seed-{i}')"
+        )
+    for i, text in enumerate(["New mockups are in the folder", "Thoughts on the blue?"]):
+        lines.append(
+            f"services.message_send(user=U['bob'], room_id=design.pk, body={text!r}, "
+            f"client_id='design-{i}')"
+        )
+    lines.append("print(json.dumps(True))")
+    stack.shell("\n".join(lines))
+
+    # Bob's page opens general (his first room) and so marks it read.
+    ChatPage.login(browser(), node.base_url, bob)
+    c = ChatPage.login(browser(), node.base_url, carol)
+    a = ChatPage.login(browser(), node.base_url, alice, path=f"/?room={general}")
+    a.wait_for_body("Found it")
+    a.page.wait_for_selector('.read-by:has-text("Seen by")')
+    c.open_room("general")
+    c.page.type("#composer-input", "On it")
+    a.page.wait_for_selector('#typing:has-text("carol is typing")')
+    a.page.fill("#composer-input", "Nice catch, merging once CI is green!")
+    a.page.screenshot(path=str(SCREENSHOTS / "chat.png"))
+
+    phone = browser(viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
+    p = ChatPage.login(phone, node.base_url, alice, path=f"/?room={general}")
+    p.wait_for_body("Found it")
+    p.page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
+    assert not a.errors and not p.errors
