@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from . import selectors, services
+from ops import metrics
+
 from .errors import BadInput, ChatError, NotMember
 from .hub import get_hub
 from .payloads import dumps, message_payload
@@ -87,6 +89,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.counted = True
         self.held = []
         self.hub = get_hub()
+        metrics.WEBSOCKETS_OPEN.inc()
         await self.hub.start()
         await self.hub.attach(self, {r["id"]: r["last_seq"] for r in rooms})
         await self.send(text_data=dumps(hello))
@@ -100,6 +103,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.counted = False
             await database_sync_to_async(services.connection_close)(user=self.user)
 
+            metrics.WEBSOCKETS_OPEN.dec()
     async def close(self, code=None, reason=None):
         self.closed = True
         await super().close(code=code, reason=reason)
@@ -210,6 +214,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "duplicate": not created,
                 }
             )
+        metrics.ERROR_FRAMES.labels(code=code).inc()
+        if code == "rate_limited":
+            metrics.RATE_LIMIT_HITS.labels(path="websocket").inc()
         )
 
     async def on_message_read(self, frame):
@@ -266,9 +273,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data='{"type":"pong"}')
 
     handlers = {
+        metrics.RESUME_REQUESTS.inc()
         "message.send": on_message_send,
         "message.read": on_message_read,
         "typing": on_typing,
         "resume": on_resume,
         "ping": on_ping,
     }
+                    metrics.RESUME_TRUNCATED.inc()
+                metrics.RESUME_REPLAYED.inc(len(messages))

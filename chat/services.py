@@ -14,6 +14,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ops import metrics
+
 from . import fanout, presence, selectors, signals
 from .errors import BadInput, Conflict, Forbidden, Muted, NotFound, NotMember, TooLong
 from .models import Membership, Message, ModerationAction, Report, Room
@@ -105,6 +107,7 @@ def _send_signal(signal, **kwargs):
 
 
 def _after_send(message):
+    metrics.MESSAGES_STORED.inc()
     frame = {"type": "message.new", "message": message_payload(message)}
     fanout.to_room(message.room_id, dumps(frame), seq=message.seq)
     _send_signal(signals.message_sent, message=message)

@@ -326,3 +326,39 @@ SPECTACULAR_SETTINGS.update(
         "REDOC_DIST": "SIDECAR",
     }
 )
+
+# --- ops ---
+# Health, readiness, metrics, structured logs, graceful restarts and start-up
+# validation (ops/), and daily usage statistics (stats/). docs/deployment.md
+# explains them; docs/configuration.md lists each setting.
+INSTALLED_APPS += ["ops", "stats"]
+MIDDLEWARE.insert(0, "ops.middleware.RequestIdMiddleware")
+# "production" makes DEBUG=1 a start-up error and tightens the secret checks.
+DEPLOY_ENV = env.str("DEPLOY_ENV", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.0/8", "::1"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_WORKER_ADDRESS = env.str("METRICS_WORKER_ADDRESS", default="127.0.0.1")
+SHUTDOWN_DRAIN_SECONDS = env.float("SHUTDOWN_DRAIN_SECONDS", default=5.0)
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'text' or 'json'.")
+LOGGING["filters"] = {"context": {"()": "ops.logging.ContextFilter"}}
+LOGGING["formatters"].update(
+    {"text": {"()": "ops.logging.TextFormatter"}, "json": {"()": "ops.logging.JsonFormatter"}}
+)
+LOGGING["handlers"]["console"].update({"formatter": LOG_FORMAT, "filters": ["context"]})
+LOGGING["loggers"].update({"ops": {"level": LOG_LEVEL}, "stats": {"level": LOG_LEVEL}})
+if LOG_FORMAT == "json":
+    # Celery's own lines go through the same handler instead of its text format.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+    LOGGING["loggers"]["celery"] = {"level": "INFO"}
+# Usage statistics are recomputed this long after the first event of a burst,
+# and for today and yesterday by beat every STATS_SWEEP_SECONDS.
+STATS_DELAY_SECONDS = env.int("STATS_DELAY_SECONDS", default=60)
+STATS_SWEEP_SECONDS = env.int("STATS_SWEEP_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["stats-usage-sweep"] = {
+    "task": "stats.tasks.usage_sweep",
+    "schedule": float(STATS_SWEEP_SECONDS),
+}
