@@ -15,9 +15,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import selectors, services
 from ops import metrics
 
+from . import selectors, services
 from .errors import BadInput, ChatError, NotMember
 from .hub import get_hub
 from .payloads import dumps, message_payload
@@ -87,9 +87,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=services.CLOSE_TOO_MANY_SOCKETS)
             return
         self.counted = True
+        metrics.WEBSOCKETS_OPEN.inc()
         self.held = []
         self.hub = get_hub()
-        metrics.WEBSOCKETS_OPEN.inc()
         await self.hub.start()
         await self.hub.attach(self, {r["id"]: r["last_seq"] for r in rooms})
         await self.send(text_data=dumps(hello))
@@ -101,9 +101,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.hub.detach(self)
         if self.counted:
             self.counted = False
+            metrics.WEBSOCKETS_OPEN.dec()
             await database_sync_to_async(services.connection_close)(user=self.user)
 
-            metrics.WEBSOCKETS_OPEN.dec()
     async def close(self, code=None, reason=None):
         self.closed = True
         await super().close(code=code, reason=reason)
@@ -186,6 +186,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error("rate_limited", "Too many frames; slow down.")
 
     async def error(self, code, detail, client_id=None):
+        metrics.ERROR_FRAMES.labels(code=code).inc()
+        if code == "rate_limited":
+            metrics.RATE_LIMIT_HITS.labels(path="websocket").inc()
         frame = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             frame["client_id"] = client_id
@@ -214,9 +217,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "duplicate": not created,
                 }
             )
-        metrics.ERROR_FRAMES.labels(code=code).inc()
-        if code == "rate_limited":
-            metrics.RATE_LIMIT_HITS.labels(path="websocket").inc()
         )
 
     async def on_message_read(self, frame):
@@ -245,6 +245,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error("not_member", f"Not a member of rooms {unknown}; they were skipped.")
         parsed = {r: s for r, s in parsed.items() if r in self.rooms}
         self.held = [] if self.held is None else self.held
+        metrics.RESUME_REQUESTS.inc()
         sent = {}
         try:
             replay = await database_sync_to_async(selectors.resume_replay)(
@@ -254,7 +255,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for room_id, (messages, last_sent, cut) in replay.items():
                 if cut:
                     truncated.append(room_id)
+                    metrics.RESUME_TRUNCATED.inc()
                     continue
+                metrics.RESUME_REPLAYED.inc(len(messages))
                 for message in messages:
                     await self.send(
                         text_data=dumps(
@@ -273,12 +276,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data='{"type":"pong"}')
 
     handlers = {
-        metrics.RESUME_REQUESTS.inc()
         "message.send": on_message_send,
         "message.read": on_message_read,
         "typing": on_typing,
         "resume": on_resume,
         "ping": on_ping,
     }
-                    metrics.RESUME_TRUNCATED.inc()
-                metrics.RESUME_REPLAYED.inc(len(messages))
