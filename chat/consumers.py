@@ -6,6 +6,7 @@ replies. Deliveries come from the process's ``Hub``, never from a
 per-socket channel-layer channel.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from .payloads import dumps, message_payload
 logger = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
+CLOSE_TOO_SLOW = 4008
 
 
 def _encodable(frame):
@@ -107,6 +109,45 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def close(self, code=None, reason=None):
         self.closed = True
         await super().close(code=code, reason=reason)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self._too_far_behind():
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    def _too_far_behind(self):
+        """True, and the socket is closing, once the client leaves too much unread.
+
+        Frames are then dropped rather than buffered: the client, closed with
+        ``CLOSE_TOO_SLOW``, reconnects and resumes by seq (docs/reliability.md).
+        """
+        unsent = self.scope.get("chat.unsent_bytes")
+        if unsent is None or self.closed:
+            return self.closed
+        backlog = unsent()
+        if backlog <= settings.CHAT_SEND_BUFFER_BYTES:
+            return False
+        logger.info("closing a slow socket of user %s: %s bytes unread", self.user_id, backlog)
+        self.closed = True
+        # Through the base class: this close frame waits behind the backlog, and
+        # daphne drops the connection when the client does not answer it.
+        asyncio.get_running_loop().create_task(
+            AsyncWebsocketConsumer.close(self, code=CLOSE_TOO_SLOW)
+        )
+        return True
+
+    async def _drained(self, timeout=10.0):
+        """Pace a long replay by the client's reading, so that it never trips the bound above."""
+        unsent = self.scope.get("chat.unsent_bytes")
+        if unsent is None:
+            return
+        deadline = time.monotonic() + timeout
+        while (
+            not self.closed
+            and unsent() > settings.CHAT_SEND_BUFFER_BYTES // 2
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.01)
 
     async def push(self, text, room_id=None, seq=None):
         """Called by the hub for every frame this socket should receive."""
@@ -259,6 +300,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     continue
                 metrics.RESUME_REPLAYED.inc(len(messages))
                 for message in messages:
+                    await self._drained()
                     await self.send(
                         text_data=dumps(
                             {"type": "message.new", "message": message_payload(message)}

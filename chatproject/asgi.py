@@ -22,6 +22,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chat.auth import WebsocketAuthMiddleware  # noqa: E402
+from chat.backpressure import WriteBufferMiddleware  # noqa: E402
 from chat.consumers import ChatConsumer  # noqa: E402
 from ops import shutdown  # noqa: E402
 from ops.asgi import ConnectionIdMiddleware  # noqa: E402
@@ -29,8 +30,11 @@ from ops.asgi import ConnectionIdMiddleware  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": ConnectionIdMiddleware(
-            WebsocketAuthMiddleware(URLRouter([path("ws/chat/", ChatConsumer.as_asgi())]))
+        # WriteBufferMiddleware must see daphne's own send: it stays outermost.
+        "websocket": WriteBufferMiddleware(
+            ConnectionIdMiddleware(
+                WebsocketAuthMiddleware(URLRouter([path("ws/chat/", ChatConsumer.as_asgi())]))
+            )
         ),
     }
 )
