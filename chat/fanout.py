@@ -11,7 +11,6 @@ code. The channel layer is at-most-once: a lost event is repaired by ``seq``
 failure is logged and never fails the write that caused it.
 """
 
-import asyncio
 import logging
 import time
 
@@ -51,14 +50,7 @@ def _hand_to_hub(group, event):
     if not loop.is_running():
         return False
     # The hub sends its queue in order, so a room's events leave in seq order.
-    try:
-        on_loop = asyncio.get_running_loop() is loop
-    except RuntimeError:
-        on_loop = False
-    if on_loop:
-        enqueue(group, event)
-    else:
-        loop.call_soon_threadsafe(enqueue, group, event)
+    enqueue(group, event)
     return True
 
 
