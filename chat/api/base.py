@@ -10,7 +10,7 @@ import logging
 import re
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -168,6 +168,15 @@ NOT_FOUND = error("No such object, or not visible to you (rooms you are not a me
 TOO_LARGE = error("The body is larger than the limit.")
 UNSUPPORTED = error("The body is not application/json.")
 THROTTLED = error("Too many requests; the Retry-After header says how many seconds to wait.")
+
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    {"type": "string", "pattern": "^[0-9]+$"},
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before the next attempt.",
+)
 
 
 def errors(*codes):

@@ -15,7 +15,9 @@ urlpatterns = [
     path("rooms/direct/", views.DirectRoomView.as_view(), name="api-room-direct"),
     path("rooms/<api_segment:room_id>/", views.RoomDetailView.as_view(), name="api-room"),
     path(
-        "rooms/<api_segment:room_id>/members/", views.RoomMembersView.as_view(), name="api-room-members"
+        "rooms/<api_segment:room_id>/members/",
+        views.RoomMembersView.as_view(),
+        name="api-room-members",
     ),
     path(
         "rooms/<api_segment:room_id>/members/<api_segment:user_id>/",

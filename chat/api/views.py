@@ -20,7 +20,7 @@ from chat.payloads import message_payload, user_payload
 from chat.services import MAX_ID
 
 from . import serializers as s
-from .base import ChatAPIView, LoginThrottle, SendThrottle, errors, path_id
+from .base import RETRY_AFTER, ChatAPIView, LoginThrottle, SendThrottle, errors, path_id
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class TokenLoginView(ChatAPIView):
         summary="Get the API token for a username and password",
         description="Returns the same token until it is revoked. A deactivated user is refused.",
         request=s.TokenLoginSerializer,
+        parameters=[RETRY_AFTER],
         responses={200: s.TokenSerializer, **errors(400, 413, 415, 429)},
         auth=[],
     )
@@ -215,7 +216,7 @@ class RoomMessagesView(ChatAPIView):
         summary="Send a message",
         description="201 with the new message. A client_id you already used in this room "
         "returns the stored message with 200 and sends nothing again.",
-        parameters=[ROOM_ID],
+        parameters=[ROOM_ID, RETRY_AFTER],
         request=s.MessageSendSerializer,
         responses={
             200: s.MessageSerializer,
