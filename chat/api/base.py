@@ -59,6 +59,8 @@ class BoundedJSONParser(JSONParser):
             return json.loads(text, parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise exceptions.ParseError("The body is nested too deeply.") from None
 
 
 class ChatAPIView(APIView):

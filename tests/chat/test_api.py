@@ -525,6 +525,8 @@ def test_a_bad_send_is_400_and_stores_nothing(api, alice, room, payload, expecte
         ("[1, 2]", "application/json", 400),
         ('"just a string"', "application/json", 400),
         (b"\xff\xfe", "application/json", 400),
+        ("[" * 10_000 + "]" * 10_000, "application/json", 400),
+        ('{"body": "hi", "client_id": 1' + "0" * 5000 + "}", "application/json", 400),
         ("body=hi&client_id=c", "application/x-www-form-urlencoded", 415),
         ("hi", "text/plain", 415),
     ],
