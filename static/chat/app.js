@@ -1490,6 +1490,12 @@
     return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
   }
 
+  function subscriptionToken(subscription) {
+    // The devices API's canonical form: endpoint and keys, keys sorted, no spaces.
+    const { endpoint, keys } = subscription.toJSON();
+    return JSON.stringify({ endpoint, keys: { auth: keys.auth, p256dh: keys.p256dh } });
+  }
+
   async function currentSubscription() {
     const registration = await navigator.serviceWorker.getRegistration("/");
     return registration ? registration.pushManager.getSubscription() : null;
@@ -1525,7 +1531,7 @@
           userVisibleOnly: true,
           applicationServerKey: base64UrlToBytes(config.vapidPublicKey),
         }));
-      await api("POST", "/api/devices/", { platform: "web", token: JSON.stringify(subscription.toJSON()) });
+      await api("POST", "/api/devices/", { platform: "web", token: subscriptionToken(subscription) });
       setDialogStatus("settings-status", "Browser notifications are on.");
     } catch (e) {
       setDialogStatus("settings-status", `Could not turn on browser notifications: ${e.message}`, true);
@@ -1541,7 +1547,7 @@
     try {
       const sub = await currentSubscription();
       if (sub) {
-        const token = JSON.stringify(sub.toJSON());
+        const token = subscriptionToken(sub);
         await api("DELETE", `/api/devices/${encodeURIComponent(token)}/`).catch(() => null);
         await sub.unsubscribe();
       }

@@ -1,5 +1,6 @@
 """The chat page in headless Chromium against a live daphne: what people see."""
 
+import json
 import time
 
 import pytest
@@ -273,3 +274,136 @@ def test_screenshots_of_the_chat_page_on_a_desktop_and_a_phone(site, browser):
     p.wait_for_body("Found it")
     p.page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
     assert not a.errors and not p.errors
+
+
+def test_a_frame_lost_in_transit_is_repaired_from_the_seq_gap(site, browser):
+    stack, node = site()
+    alice, bob, _ = two_users(stack)
+    alice_context = browser()
+    dropped = []
+
+    def lossy_proxy(ws):
+        # Sits between Alice's page and daphne and loses one message.new.
+        server = ws.connect_to_server()
+
+        def from_server(text):
+            frame = json.loads(text)
+            lost = frame.get("type") == "message.new" and frame["message"]["body"] == "lost"
+            if lost and not dropped:
+                dropped.append(frame["message"]["seq"])
+                return
+            ws.send(text)
+
+        server.on_message(from_server)
+        ws.on_message(server.send)
+
+    alice_context.route_web_socket("**/ws/chat/", lossy_proxy)
+    a = ChatPage.login(alice_context, node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+    a.open_room("general")
+    b.open_room("general")
+    b.send("lost")
+    b.wait_for_body("lost")
+    b.send("after the gap")
+    a.wait_for_body("after the gap")
+    a.wait_for_body("lost")
+    time.sleep(0.5)
+    assert dropped == [1]
+    assert a.bodies() == ["lost", "after the gap"]
+
+
+def test_notification_preferences_are_edited_from_the_page(site, browser):
+    stack, node = site()
+    alice, bob, room = two_users(stack)
+    a = ChatPage.login(browser(), node.base_url, alice)
+    a.page.click("#settings-button")
+    a.page.wait_for_selector('#pref-rooms label:has-text("general")')
+    a.page.uncheck("#pref-email")
+    a.page.select_option("#pref-delay", "600")
+    a.page.check('#pref-rooms label:has-text("general") input')
+    a.page.click('#settings-form button:has-text("Save")')
+    a.page.wait_for_selector("#settings-dialog", state="hidden")
+    prefs = a.page.evaluate("() => fetch('/api/me/notifications/').then((r) => r.json())")
+    assert prefs["email"] is False and prefs["push"] is True
+    assert prefs["email_delay_seconds"] == 600 and prefs["muted_rooms"] == [room]
+    # Web Push is not configured on this stack: the page offers no button for it.
+    a.page.click("#settings-button")
+    assert a.page.locator("#webpush").is_hidden()
+
+
+# The browser's push service (FCM for Chromium) is out of reach from a test
+# machine, and headless contexts refuse the Push API outright, so this test
+# hands the page the PushSubscription a browser would return. Everything
+# after that is real: the service worker at /sw.js, POST /api/devices/, and
+# the DELETE on sign-out.
+FAKE_PUSH = """
+(() => {
+  let current = null;
+  const subscription = (keys) => ({
+    endpoint: "https://fcm.googleapis.com/fcm/send/test-endpoint",
+    expirationTime: null,
+    toJSON() { return { endpoint: this.endpoint, expirationTime: null, keys }; },
+    unsubscribe() { current = null; return Promise.resolve(true); },
+  });
+  PushManager.prototype.getSubscription = function () { return Promise.resolve(current); };
+  PushManager.prototype.subscribe = function () {
+    current = subscription(window.__pushKeys);
+    return Promise.resolve(current);
+  };
+})();
+"""
+
+
+def test_allowing_notifications_registers_this_browser_as_a_web_device(site, browser, tmp_path):
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    pem = tmp_path / "vapid.pem"
+    pem.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    browser_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    keys = {
+        "p256dh": b64(
+            browser_key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        ),
+        "auth": b64(b"0123456789abcdef"),
+    }
+    stack, node = site(env={"PUSH_VAPID_PRIVATE_KEY": str(pem)})
+    alice, bob, room = two_users(stack)
+    context = browser()
+    context.grant_permissions(["notifications"], origin=node.base_url)
+    context.add_init_script(f"window.__pushKeys = {json.dumps(keys)};" + FAKE_PUSH)
+    a = ChatPage.login(context, node.base_url, alice)
+    a.page.click("#settings-button")
+    a.page.click("#webpush-button")
+    a.page.wait_for_selector('#settings-status:has-text("Browser notifications are on")')
+    scope = a.page.evaluate(
+        "() => navigator.serviceWorker.getRegistration('/').then((r) => r && r.scope)"
+    )
+    assert scope == f"{node.base_url}/"
+    devices = """
+import json
+from devices.models import Device
+print(json.dumps([[d.platform, d.user.username, json.loads(d.token)['endpoint']]
+                  for d in Device.objects.filter(active=True)]))
+"""
+    assert stack.shell(devices) == [
+        ["web", "alice", "https://fcm.googleapis.com/fcm/send/test-endpoint"]
+    ]
+    # Signing out unregisters the browser: no pushes for a signed-out person.
+    a.page.keyboard.press("Escape")
+    a.page.click('#logout-form button:has-text("Sign out")')
+    a.page.wait_for_url("**/login/")
+    assert stack.shell(devices) == []
