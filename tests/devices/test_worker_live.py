@@ -147,7 +147,9 @@ def test_a_worker_killed_mid_batch_loses_no_push_and_repeats_at_most_the_one_in_
     live_stack, fcm
 ):
     devices = [f"phone-{i:02d}" for i in range(12)]
+    # The production pairing: PostgreSQL row locks behind the claims, Redis redelivery.
     stack = live_stack(
+        db="postgres",
         layer="redis",
         env=fcm_env(fcm, CELERY_VISIBILITY_TIMEOUT=5, PUSH_TIMEOUT=2, PUSH_CLAIM_LEASE=4),
     )
