@@ -262,6 +262,8 @@ class Hub:
                 return  # already delivered by a gap refill
             if last is not None and seq > last + 1:
                 await self._refill(room_id, last, seq)
+                if seq <= self.room_seq.get(room_id, 0):
+                    return  # a tail refill delivered it while we read the gap
             if room_id in self.rooms:
                 self.room_seq[room_id] = seq
         exclude = event.get("exclude_user")
@@ -277,10 +279,29 @@ class Hub:
         missing = await database_sync_to_async(selectors.messages_between)(room_id, last, seq)
         logger.info("hub refilled %s lost messages in room %s", len(missing), room_id)
         for message in missing:
+            # Claim the seq before pushing: two refills of one room (a gap and a
+            # tail) may overlap, and each message must go out once.
+            if room_id not in self.rooms or message.seq <= self.room_seq.get(room_id, 0):
+                continue
+            self.room_seq[room_id] = message.seq
             text = dumps({"type": "message.new", "message": message_payload(message)})
             for consumer in list(self.rooms.get(room_id, ())):
                 await consumer.push(text, room_id, message.seq)
-            self.room_seq[room_id] = message.seq
+
+    async def _refill_tails(self):
+        """Deliver the end of a burst whose events the layer dropped.
+
+        A lost message is otherwise noticed when the next one arrives with a
+        gap before it; after the last message of a burst nothing arrives, so
+        each heartbeat compares the rooms' newest seq with what was delivered.
+        """
+        if not self.room_seq:
+            return
+        newest = await database_sync_to_async(selectors.last_seqs)(list(self.room_seq))
+        for room_id, last_seq in newest.items():
+            seen = self.room_seq.get(room_id)
+            if seen is not None and last_seq > seen:
+                await self._refill(room_id, seen, last_seq + 1)
 
     async def _on_user(self, event):
         action, room_id = event["action"], event.get("room")
@@ -319,6 +340,12 @@ class Hub:
             except Exception:
                 logger.warning("presence heartbeat failed", exc_info=True)
             await self._resubscribe()
+            try:
+                await self._refill_tails()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("tail refill failed", exc_info=True)
 
     async def _resubscribe(self):
         groups = [fanout.PRESENCE_GROUP]

@@ -74,6 +74,11 @@ def messages_page(room_id, *, before=None, after=None, limit=50):
     return rows, has_more
 
 
+def last_seqs(room_ids):
+    """``{room id: newest seq}`` of the rooms (the hub's check for lost tails)."""
+    return dict(Room.objects.filter(pk__in=list(room_ids)).values_list("pk", "last_seq"))
+
+
 def messages_between(room_id, after_seq, before_seq):
     """Messages with after_seq < seq < before_seq, ascending (gap repair)."""
     return list(
