@@ -307,10 +307,11 @@ LOGGING = {
 # scripts and styles from this origin only, no inline script; "{sockets}" becomes
 # the ws:// and wss:// URLs of the requesting host. docs/configuration.md.
 MIDDLEWARE += ["chat.web.middleware.ContentSecurityPolicyMiddleware"]
-CSP_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+CSP_POLICY = env.str(
+    "CSP_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self' {sockets}; worker-src 'self'; manifest-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 )
 # The REST API's browsable docs (drf-spectacular's Swagger page) set their own rules.
 CSP_EXEMPT_PATHS = ["/api/"]
