@@ -321,6 +321,10 @@ CSP_EXEMPT_PATHS = ["/api/"]
 # package), not from a CDN. Throttle rates are THROTTLE_LOGIN and THROTTLE_SEND
 # above (docs/configuration.md, docs/rest.md).
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
+# How many proxies in front of daphne append to X-Forwarded-For. 0: the login
+# throttle counts per connecting address and ignores the header, which any
+# client could otherwise forge to dodge it.
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("THROTTLE_NUM_PROXIES", default=0)
 SPECTACULAR_SETTINGS.update(
     {
         "DESCRIPTION": "REST API of the chat service; see docs/rest.md.",

@@ -192,6 +192,24 @@ def test_logins_beyond_the_rate_get_429_with_retry_after(api, alice, settings):
     assert "throttled" in response.json()["detail"]
 
 
+def test_a_forged_forwarded_for_header_does_not_dodge_the_login_throttle(api, alice, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "login": "2/min",
+        },
+    }
+    body = {"username": "alice", "password": "wrong"}
+    statuses = [
+        api()
+        .post("/api/auth/token/", body, format="json", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+        .status_code
+        for i in range(3)
+    ]
+    assert statuses == [400, 400, 429]
+
+
 def test_sends_beyond_the_rate_get_429_and_store_nothing(api, alice, room, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
