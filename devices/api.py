@@ -1,10 +1,15 @@
-"""REST endpoints of the device registry: ``/api/devices/`` (PROTOCOL.md, REST)."""
+"""REST endpoints of the device registry: ``/api/devices/`` (PROTOCOL.md, REST; docs/push.md).
+
+They share the chat API's base view: JSON only, bounded bodies, the same
+error shapes.
+"""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
+
+from chat.api.base import ChatAPIView, errors
 
 from . import selectors, services
 from .models import Device
@@ -24,12 +29,23 @@ class DeviceRegisterSerializer(serializers.Serializer):
     app_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
-class DeviceListView(APIView):
-    @extend_schema(responses=DeviceSerializer(many=True))
+class DeviceListView(ChatAPIView):
+    @extend_schema(
+        summary="The user's active devices",
+        responses={200: DeviceSerializer(many=True), **errors(401)},
+    )
     def get(self, request):
         return Response(DeviceSerializer(selectors.devices_of_user(request.user), many=True).data)
 
-    @extend_schema(request=DeviceRegisterSerializer, responses=DeviceSerializer)
+    @extend_schema(
+        summary="Register a device for push notifications (idempotent)",
+        request=DeviceRegisterSerializer,
+        responses={
+            200: DeviceSerializer,
+            201: DeviceSerializer,
+            **errors(400, 401, 403, 413, 415),
+        },
+    )
     def post(self, request):
         """Register a device; 201 when it is new to this user, 200 when it was already theirs."""
         given = DeviceRegisterSerializer(data=request.data)
@@ -44,8 +60,11 @@ class DeviceListView(APIView):
         )
 
 
-class DeviceDetailView(APIView):
-    @extend_schema(responses={204: None})
+class DeviceDetailView(ChatAPIView):
+    @extend_schema(
+        summary="Unregister one of the user's devices",
+        responses={204: None, **errors(401, 403, 404)},
+    )
     def delete(self, request, token):
         """Unregister one of the user's devices (also on logout)."""
         if not services.device_unregister(user=request.user, token=token):

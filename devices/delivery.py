@@ -21,6 +21,7 @@ from django.utils import timezone
 from chat.models import Membership, Message
 from chat.presence import online_user_ids
 from notifications.selectors import push_recipients
+from ops import metrics
 
 from . import services
 from .models import Device, PushDelivery
@@ -236,21 +237,27 @@ def _record(pk, device, outcome, final, result, name):
     now = timezone.now()
     rows = PushDelivery.objects.filter(pk=pk)
     reason = outcome.reason[:200]
+    kind_of = outcome.outcome.value
     if outcome.outcome is Outcome.SENT:
         rows.update(state=State.SENT, sent_at=now, lease_until=None, error="")
         result.sent += 1
+        metrics.push_counted(provider=name, outcome="sent")
         logger.debug("push %s sent to device %s", pk, device.pk)
     elif outcome.outcome is Outcome.INVALID_TOKEN:
         rows.update(state=State.FAILED, lease_until=None, error=reason)
         services.device_deactivate(device_id=device.pk, reason=reason)
         result.deactivated += 1
+        metrics.push_counted(provider=name, outcome="failed", reason=kind_of)
+        metrics.device_deactivation_counted(provider=name, reason=kind_of)
     elif outcome.outcome is Outcome.TRANSIENT and not final:
         rows.update(state=State.PENDING, lease_until=None, error=reason)
         result.defer(retry_after=outcome.retry_after)
+        metrics.push_counted(provider=name, outcome="retried", reason=kind_of)
         logger.warning("push %s to device %s deferred: %s", pk, device.pk, reason)
     else:
         rows.update(state=State.FAILED, lease_until=None, error=reason)
         result.failed += 1
+        metrics.push_counted(provider=name, outcome="failed", reason=kind_of)
         logger.error("push %s to device %s failed (%s): %s", pk, device.pk, name, reason)
 
 
@@ -263,8 +270,14 @@ def _settle_unsent(pks, outcome, final, result, name):
     )
     if outcome.outcome is Outcome.TRANSIENT and not final:
         result.defer(len(pks), outcome.retry_after)
+        metrics.push_counted(
+            provider=name, outcome="retried", reason=outcome.outcome.value, count=len(pks)
+        )
         logger.warning("%s: %s pushes deferred: %s", name, len(pks), outcome.reason)
     else:
         rows.update(state=State.FAILED, error=f"not sent: {outcome.reason}"[:200])
         result.failed += len(pks)
+        metrics.push_counted(
+            provider=name, outcome="failed", reason=outcome.outcome.value, count=len(pks)
+        )
         logger.error("%s: %s pushes not sent: %s", name, len(pks), outcome.reason)

@@ -88,6 +88,10 @@ def _clean(value, field, *, limit, required):
         raise InvalidDevice(field, f"'{field}' must not be empty.")
     if len(value) > limit or any(ord(c) < 32 or c == "\x7f" for c in value):
         raise InvalidDevice(field, f"'{field}' must be at most {limit} printable characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from JSON: no database can store it
+        raise InvalidDevice(field, f"'{field}' must be valid Unicode.") from None
     return value
 
 

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 def api():
     def build(user=None):
         client = APIClient()
+        client.default_format = "json"
         if user is not None:
             token, _ = Token.objects.get_or_create(user=user)
             client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -89,7 +90,7 @@ def test_unregistering_removes_the_device_and_only_the_owner_can(api, alice, bob
     ],
 )
 def test_bad_registrations_get_a_400_naming_the_field(api, alice, payload, field):
-    response = api(alice).post("/api/devices/", payload, format="json")
+    response = api(alice).post("/api/devices/", payload)
     assert response.status_code == 400
     assert field in response.json()
     assert Device.objects.count() == 0
@@ -101,14 +102,10 @@ def test_web_subscriptions_are_accepted_only_for_known_push_services(api, alice,
         "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
         "keys": {"p256dh": point, "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
     }
-    ok = api(alice).post(
-        "/api/devices/", {"platform": "web", "token": json.dumps(subscription)}, format="json"
-    )
+    ok = api(alice).post("/api/devices/", {"platform": "web", "token": json.dumps(subscription)})
     assert ok.status_code == 201, ok.json()
     elsewhere = dict(subscription, endpoint="https://169.254.169.254/latest")
-    refused = api(alice).post(
-        "/api/devices/", {"platform": "web", "token": json.dumps(elsewhere)}, format="json"
-    )
+    refused = api(alice).post("/api/devices/", {"platform": "web", "token": json.dumps(elsewhere)})
     assert refused.status_code == 400
     # The token is stored canonically, so it can be removed in any key order.
     reordered = json.dumps({"keys": subscription["keys"], "endpoint": subscription["endpoint"]})
