@@ -274,3 +274,16 @@ def test_push_uses_the_same_preferences_as_email(alice, bob, carol, room):
     services.preference_update(user=bob, push=False)
     services.preference_update(user=carol, muted_room_ids=[room.pk])
     assert push_recipients({alice.pk, bob.pk, carol.pk}, room.pk) == {alice.pk}
+
+
+def test_a_long_digest_shows_the_first_messages_of_a_room_and_counts_the_rest(
+    alice, bob, room, send, windows_close, settings
+):
+    settings.NOTIFICATIONS_MAX_PER_ROOM = 2
+    for n in range(1, 5):
+        send(alice, room, f"update number {n}")
+    (email,) = windows_close()
+    assert email.subject == "You missed 4 messages in general"
+    assert "update number 2" in email.body and "update number 3" not in email.body
+    assert "...and 2 more messages." in email.body
+    assert "and 2 more messages." in html_of(email)
