@@ -265,6 +265,12 @@ PUSH_WEBPUSH_ALLOWED_HOSTS = env.list(
         "push.services.mozilla.com",
         "notify.windows.com",
         "push.apple.com",
+PUSH_DELIVERY_RETENTION_DAYS = env.int("PUSH_DELIVERY_RETENTION_DAYS", default=14)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["devices-push-deliveries-prune"] = {
+    "task": "devices.tasks.push_deliveries_prune",
+    "schedule": 3600.0,
+}
     ],
 )
 PUSH_WEBPUSH_ALLOW_HTTP = env.bool("PUSH_WEBPUSH_ALLOW_HTTP", default=False)
