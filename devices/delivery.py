@@ -281,3 +281,27 @@ def _settle_unsent(pks, outcome, final, result, name):
             provider=name, outcome="failed", reason=outcome.outcome.value, count=len(pks)
         )
         logger.error("%s: %s pushes not sent: %s", name, len(pks), outcome.reason)
+
+
+def push_deliveries_prune(*, older_than_days):
+    """Delete finished delivery records older than ``older_than_days``; returns how many.
+
+    Only finished rows go: a pending or sending row still guards a push that
+    a retry or a redelivered task may need.
+    """
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    finished = [State.SENT, State.FAILED, State.SKIPPED]
+    total = 0
+    while True:
+        # In slices, so that no single statement holds the table for long.
+        ids = list(
+            PushDelivery.objects.filter(created_at__lt=cutoff, state__in=finished).values_list(
+                "pk", flat=True
+            )[:5000]
+        )
+        if not ids:
+            break
+        total += PushDelivery.objects.filter(pk__in=ids).delete()[0]
+    if total:
+        logger.info("pruned %s push delivery records", total)
+    return total

@@ -83,3 +83,9 @@ def push_test(self, device_id, nonce):
     final = _final(self)
     result = delivery.push_test_deliver(device_id=device_id, nonce=nonce, final=final)
     _retry_deferred(self, result, final)
+
+
+@shared_task(ignore_result=True)
+def push_deliveries_prune():
+    """Beat: forget finished deliveries after ``PUSH_DELIVERY_RETENTION_DAYS``."""
+    delivery.push_deliveries_prune(older_than_days=settings.PUSH_DELIVERY_RETENTION_DAYS)

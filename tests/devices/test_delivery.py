@@ -464,3 +464,12 @@ def test_the_log_backend_logs_each_push_without_its_text(device, send, alice, bo
     assert time.monotonic() - started < 5
     lines = [r.getMessage() for r in caplog.records if r.name == "devices.push.log"]
     assert len(lines) == 1 and "room" in lines[0] and "private" not in lines[0]
+
+
+def test_old_finished_deliveries_are_pruned_and_open_ones_kept(device, send, alice, bob, room):
+    phone = device(bob, "android", "bob-phone")
+    deliver(send(alice, room))
+    pending = PushDelivery.objects.create(device=phone, kind="test", key="test:open")
+    PushDelivery.objects.update(created_at=timezone.now() - timedelta(days=30))
+    assert delivery.push_deliveries_prune(older_than_days=14) == 1
+    assert list(PushDelivery.objects.values_list("pk", flat=True)) == [pending.pk]
