@@ -13,6 +13,7 @@ PostgreSQL and Redis come from ``CHAT_TEST_POSTGRES_URL`` (default
 skipped, or fails when ``CHAT_TEST_REQUIRE_SERVICES=1`` (CI).
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -125,6 +126,72 @@ class Process:
         return _tail(self.log, 200_000)
 
 
+_templates = {}
+
+
+def _migrated_template(kind, env):
+    """A database migrated once per test session, copied for each stack.
+
+    Migrating takes seconds per stack; copying a PostgreSQL template or a
+    SQLite file takes milliseconds.
+    """
+    if kind in _templates:
+        return _templates[kind]
+    env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    if kind == "postgres":
+        name = f"live_template_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        _psql_admin(f"CREATE DATABASE {name}")
+        atexit.register(_psql_admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        env["DATABASE_URL"] = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+        _templates[kind] = name
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="chat-live-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        env["DATABASE_URL"] = f"sqlite:///{folder / 'template.sqlite3'}"
+        _templates[kind] = folder / "template.sqlite3"
+    try:
+        _manage(env, "migrate", "--noinput")
+    except Exception:
+        del _templates[kind]
+        raise
+    return _templates[kind]
+
+
+def _manage(env, *args):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if result.returncode:
+        raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def _psql_admin(sql):
+    parts = urlsplit(POSTGRES_URL)
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            parts.hostname,
+            "-p",
+            str(parts.port or 5432),
+            "-U",
+            parts.username or "postgres",
+            "-d",
+            parts.path.lstrip("/") or "postgres",
+            "-c",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
 class LiveStack:
     def __init__(self, *, db="sqlite", layer="memory", env=None, redis_url=None):
         self.workdir = Path(tempfile.mkdtemp(prefix="chat-live-"))
@@ -148,10 +215,12 @@ class LiveStack:
         if db == "postgres":
             need("postgres")
             self.db_name = "live_" + uuid.uuid4().hex[:10]
-            self._psql(f"CREATE DATABASE {self.db_name}")
+            template = _migrated_template("postgres", env_)
+            self._psql(f"CREATE DATABASE {self.db_name} TEMPLATE {template}")
             base = POSTGRES_URL.rsplit("/", 1)[0]
             env_["DATABASE_URL"] = f"{base}/{self.db_name}"
         else:
+            shutil.copyfile(_migrated_template("sqlite", env_), self.workdir / "live.sqlite3")
             env_["DATABASE_URL"] = f"sqlite:///{self.workdir / 'live.sqlite3'}"
         if layer == "redis" and redis_url:
             # A Redis server of the test's own (one it may stop and restart).
@@ -169,7 +238,6 @@ class LiveStack:
             env_["REDIS_URL"] = self.redis_url
         env_.update(env or {})
         self.env = env_
-        self.manage("migrate", "--noinput")
 
     # --- processes -------------------------------------------------------
 
@@ -227,17 +295,7 @@ class LiveStack:
     # --- management ------------------------------------------------------
 
     def manage(self, *args):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode:
-            raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
+        return _manage(self.env, *args)
 
     def shell(self, code):
         """Run Python in ``manage.py shell``; returns the JSON its last line prints."""
@@ -270,21 +328,4 @@ class LiveStack:
         )
 
     def _psql(self, sql):
-        parts = urlsplit(POSTGRES_URL)
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                parts.hostname,
-                "-p",
-                str(parts.port or 5432),
-                "-U",
-                parts.username or "postgres",
-                "-d",
-                parts.path.lstrip("/") or "postgres",
-                "-c",
-                sql,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _psql_admin(sql)
