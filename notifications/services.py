@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from chat.models import Membership
 from chat.presence import online_user_ids
+from ops import metrics
 
 from . import emails
 from .models import EMAIL_DELAY_MAX, Digest, NotificationPreference, PendingNotification
@@ -248,20 +249,25 @@ def digest_deliver(*, digest_id, now=None):
             Digest.objects.filter(pk=digest.pk, claim=claim).update(
                 status=Digest.Status.OPEN, claim="", claimed_at=None
             )
+            metrics.email_counted(outcome="retried", reason=type(exc).__name__)
             raise
         _finish(digest, claim, Digest.Status.FAILED, now)
+        metrics.email_counted(outcome="failed", reason=type(exc).__name__)
         logger.exception("digest %s to user %s failed for good", digest.pk, user.pk)
         return Outcome.FAILED
     _finish(digest, claim, Digest.Status.SENT, now, drop_ids=drop_ids, sent_ids=kept_ids)
+    metrics.email_counted(outcome="sent")
     logger.info("digest %s sent to user %s with %s messages", digest.pk, user.pk, len(keep))
     return Outcome.SENT
 
 
 def digest_fail(*, digest_id):
     """Give up on a digest whose sending kept failing (the task's retries ran out)."""
-    Digest.objects.filter(pk=digest_id, status=Digest.Status.OPEN).update(
+    failed = Digest.objects.filter(pk=digest_id, status=Digest.Status.OPEN).update(
         status=Digest.Status.FAILED
     )
+    if failed:
+        metrics.email_counted(outcome="failed", reason="retries_exhausted")
 
 
 def _still_missed(user, items):

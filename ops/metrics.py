@@ -73,9 +73,13 @@ DEVICES_DEACTIVATED = Counter(
 )
 
 
-def push_counted(*, provider, outcome, reason=""):
-    """Count one push attempt: ``outcome`` is ``sent``, ``retried`` or ``failed``."""
-    PUSH.labels(provider=provider, outcome=outcome, reason=reason or "").inc()
+def push_counted(*, provider, outcome, reason="", count=1):
+    """Count push attempts: ``outcome`` is ``sent``, ``retried`` or ``failed``.
+
+    ``reason`` must come from a small fixed set (an outcome kind, an exception
+    class name), never from a provider's free text: each value is a series.
+    """
+    PUSH.labels(provider=provider, outcome=outcome, reason=reason or "").inc(count)
 
 
 def email_counted(*, outcome, reason=""):
