@@ -26,7 +26,7 @@ from ops import metrics
 from . import services
 from .models import Device, PushDelivery
 from .push import backend_class, backend_name, payloads
-from .push.base import BackendError, Outcome
+from .push.base import BackendError, Outcome, Result
 
 logger = logging.getLogger(__name__)
 
@@ -175,11 +175,18 @@ def _deliver(*, kind, key, room_id, seq, devices, push, final, require_active=Tr
 
 
 def _send_group(name, items, push, final, result, kind, room_id, seq, require_active):
-    backend = backend_class(name)()
     try:
+        backend = backend_class(name)()
         backend.open()
     except BackendError as exc:
         _settle_unsent([pk for _, pk in items], exc.result, final, result, name)
+        return
+    except Exception as exc:
+        # A configuration the backend did not foresee (an unreadable CA file,
+        # a bad dotted path): as with any configuration error, log, never retry.
+        logger.exception("%s backend could not start", name)
+        failure = Result(Outcome.FAILED, f"backend could not start: {type(exc).__name__}")
+        _settle_unsent([pk for _, pk in items], failure, final, result, name)
         return
     try:
         transient_in_a_row = 0

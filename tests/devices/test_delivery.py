@@ -473,3 +473,14 @@ def test_old_finished_deliveries_are_pruned_and_open_ones_kept(device, send, ali
     PushDelivery.objects.update(created_at=timezone.now() - timedelta(days=30))
     assert delivery.push_deliveries_prune(older_than_days=14) == 1
     assert list(PushDelivery.objects.values_list("pk", flat=True)) == [pending.pk]
+
+
+def test_a_backend_that_cannot_start_is_a_configuration_error(
+    apns, device, send, alice, bob, room, settings, caplog
+):
+    settings.PUSH_APNS_CA_FILE = "/nonexistent/ca.pem"
+    phone = device(bob, "ios", "bobtoken")
+    result = deliver(send(alice, room))
+    assert result.failed == 1 and not result.deferred and active(phone)
+    assert apns.script.tokens() == []
+    assert any(r.levelname == "ERROR" for r in caplog.records)
