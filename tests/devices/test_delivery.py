@@ -484,3 +484,13 @@ def test_a_backend_that_cannot_start_is_a_configuration_error(
     assert result.failed == 1 and not result.deferred and active(phone)
     assert apns.script.tokens() == []
     assert any(r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_the_admins_test_push_reaches_the_device_once(fcm, device, bob):
+    phone = device(bob, "android", "bob-phone")
+    for _ in range(2):  # the same task delivered twice
+        delivery.push_test_deliver(device_id=phone.pk, nonce="n1")
+    (request,) = fcm.script.requests
+    assert request["message"]["notification"]["title"] == "Test notification"
+    delivery.push_test_deliver(device_id=phone.pk, nonce="n2")  # a second click
+    assert len(fcm.script.requests) == 2
