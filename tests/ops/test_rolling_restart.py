@@ -15,6 +15,7 @@ import uuid
 import websockets
 
 from ops.shutdown import CLOSE_SERVICE_RESTART
+from tests.ops.helpers import users_and_room
 
 SENDS_PER_CLIENT = 30
 SEND_INTERVAL = 0.03
@@ -95,27 +96,9 @@ class Peer:
             raise AssertionError(f"{self.name} got an error frame: {frame}")
 
 
-def _users_and_room(stack, count):
-    """Users with tokens and one room of them all, in one process start (each costs seconds)."""
-    data = stack.shell(
-        "import json\n"
-        "from django.contrib.auth import get_user_model\n"
-        "from rest_framework.authtoken.models import Token\n"
-        "from chat import services\n"
-        "users = [get_user_model().objects.create_user('user%d' % n) "
-        f"for n in range({count})]\n"
-        "room = services.room_create(\n"
-        "    owner=users[0], name='busy', member_ids=[u.pk for u in users])\n"
-        "tokens = [Token.objects.create(user=u).key for u in users]\n"
-        "print(json.dumps({'room': room.pk, 'tokens': tokens}))"
-    )
-    users = [{"username": f"user{n}", "token": t} for n, t in enumerate(data["tokens"])]
-    return users, data["room"]
-
-
 async def test_a_rolling_restart_under_load_loses_and_duplicates_no_message(live_stack):
     stack = live_stack(db="postgres", layer="redis")
-    users, room = _users_and_room(stack, 4)
+    users, room = users_and_room(stack, 4)
     leaving, staying = stack.start_daphne(), stack.start_daphne()
     peers = [
         Peer(u["username"], u["token"], room, (leaving if n < 2 else staying).ws_url)

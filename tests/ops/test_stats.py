@@ -12,6 +12,7 @@ from chat import services
 from chat.models import Message
 from stats import services as stats_services
 from stats.models import ActiveUser, DailyUsage
+from tests.ops.helpers import users_and_room
 from tests.wsclient import WsClient
 
 DAY = date(2026, 11, 30)
@@ -85,8 +86,7 @@ def test_the_admin_shows_daily_usage_read_only(admin_client, alice, room):
 
 async def test_chat_events_reach_the_daily_counts_through_a_celery_worker(live_stack):
     stack = live_stack(env={"STATS_DELAY_SECONDS": "1"})
-    alice, bob = stack.create_user("alice"), stack.create_user("bob")
-    room = stack.create_room("general", alice, [bob])
+    (alice, bob), room = users_and_room(stack, 2)
     stack.start_worker()
     node = stack.start_daphne()
     a = await WsClient.open(node.ws_url, alice["token"])
