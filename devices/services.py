@@ -57,7 +57,7 @@ def canonical_web_subscription(token):
         data = json.loads(token)
         endpoint = data["endpoint"]
         keys = {"p256dh": data["keys"]["p256dh"], "auth": data["keys"]["auth"]}
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise InvalidDevice(
             "token",
             "A web token must be the subscription's JSON: endpoint, keys.p256dh, keys.auth.",
@@ -222,14 +222,13 @@ def device_seen(*, user, platform, token, device_id=""):
 def device_unregister(*, user, token):
     """Forget the user's device with ``token``; returns False when they have none."""
     candidates = {token}
+    # A web subscription may come back in another key order than it was stored in.
     try:
         data = json.loads(token)
-        if isinstance(data, dict):
-            candidates.add(
-                json.dumps(data, sort_keys=True, separators=(",", ":"))
-            )  # a web subscription in any key order
-    except ValueError:
-        pass
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        candidates.add(json.dumps(data, sort_keys=True, separators=(",", ":")))
     deleted, _ = Device.objects.filter(user=user, token__in=candidates).delete()
     if deleted:
         logger.info("device of user %s unregistered", user.pk)

@@ -75,6 +75,7 @@ def test_unregistering_removes_the_device_and_only_the_owner_can(api, alice, bob
     assert api(alice).delete("/api/devices/fcm-bye/").status_code == 204
     assert tokens(api(alice)) == []
     assert api(alice).delete("/api/devices/fcm-bye/").status_code == 404
+    assert api(alice).delete("/api/devices/" + "{" * 5000 + "/").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -86,6 +87,7 @@ def test_unregistering_removes_the_device_and_only_the_owner_can(api, alice, bob
         ({"platform": "android", "token": "a b"}, "token"),
         ({"platform": "android", "token": "x" * 2049}, "token"),
         ({"platform": "web", "token": "not json"}, "token"),
+        ({"platform": "web", "token": "[" * 2000}, "token"),
         ({"platform": "web", "token": json.dumps({"endpoint": "https://evil.test/x"})}, "token"),
     ],
 )
