@@ -217,9 +217,6 @@ CELERY_BEAT_SCHEDULE["notifications-digest-sweep"] = {
     "schedule": float(NOTIFICATIONS_SWEEP_SECONDS),
 }
 
-# --- Static files, i18n ---------------------------------------------------
-STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- devices ---
 # Push notifications (docs/push.md): which provider serves each platform, its
 # credentials and endpoints, retries. Each setting is in docs/configuration.md.
@@ -265,16 +262,19 @@ PUSH_WEBPUSH_ALLOWED_HOSTS = env.list(
         "push.services.mozilla.com",
         "notify.windows.com",
         "push.apple.com",
+    ],
+)
+PUSH_WEBPUSH_ALLOW_HTTP = env.bool("PUSH_WEBPUSH_ALLOW_HTTP", default=False)
 PUSH_DELIVERY_RETENTION_DAYS = env.int("PUSH_DELIVERY_RETENTION_DAYS", default=14)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["devices-push-deliveries-prune"] = {
     "task": "devices.tasks.push_deliveries_prune",
     "schedule": 3600.0,
 }
-    ],
-)
-PUSH_WEBPUSH_ALLOW_HTTP = env.bool("PUSH_WEBPUSH_ALLOW_HTTP", default=False)
 
+# --- Static files, i18n ---------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
