@@ -331,6 +331,19 @@ INSTALLED_APPS += ["drf_spectacular_sidecar"]
 # throttle counts per connecting address and ignores the header, which any
 # client could otherwise forge to dodge it.
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("THROTTLE_NUM_PROXIES", default=0)
+# Throttle counters: in Redis when REDIS_URL is set, so that every daphne
+# process shares them; otherwise in each process's memory.
+_LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+CACHES = globals().get("CACHES", {"default": {"BACKEND": _LOCMEM}})
+if REDIS_URL:
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CHANNEL_PREFIX", default="chat") + "-throttle",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+else:
+    CACHES["throttle"] = {"BACKEND": _LOCMEM, "LOCATION": "throttle"}
 SPECTACULAR_SETTINGS.update(
     {
         "DESCRIPTION": "REST API of the chat service; see docs/rest.md.",

@@ -10,7 +10,9 @@ import logging
 import re
 
 from django.conf import settings
+from django.core.cache import caches
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -22,6 +24,8 @@ from chat.errors import ChatError, NotFound
 from chat.services import MAX_ID
 
 logger = logging.getLogger(__name__)
+
+THROTTLE_CACHE = "throttle"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -103,14 +107,28 @@ def path_id(value, error=NotFound):
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
-    """Reads its rate from ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` when built.
+    """Counts in the ``throttle`` cache, at the rate the settings hold when it is built.
 
-    DRF's own classes copy the rates once at import, so a changed setting
-    (tests, or a reload) would otherwise go unseen.
+    The ``throttle`` cache is Redis when ``REDIS_URL`` is set, so every daphne
+    process shares the counters. DRF's own classes copy the rates once at
+    import, so a changed setting (tests, or a reload) would go unseen.
     """
+
+    def __init__(self):
+        self.cache = caches[THROTTLE_CACHE]
+        super().__init__()
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError):
+            # NOTE: a throttle that cannot reach its counters lets the request
+            # through: an outage of the cache must not take the API down with it.
+            logger.warning("throttle %s cannot reach its cache", self.scope, exc_info=True)
+            return True
 
 
 class LoginThrottle(_SettingsRateThrottle):

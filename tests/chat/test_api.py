@@ -4,7 +4,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.cache import cache
+from django.core.cache import caches
 from django.test import Client, TestCase
 from django.utils.crypto import get_random_string
 from rest_framework.authtoken.models import Token
@@ -18,14 +18,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def fresh_throttles(settings):
-    """Throttle counters live in the cache; each test starts with none.
+    """Throttle counters live in a cache; each test starts with none.
 
     A fast password hasher keeps user creation and logins cheap in tests.
     """
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    yield
-    cache.clear()
+    caches["throttle"].clear()
 
 
 @pytest.fixture
@@ -208,6 +206,20 @@ def test_a_forged_forwarded_for_header_does_not_dodge_the_login_throttle(api, al
         for i in range(3)
     ]
     assert statuses == [400, 400, 429]
+
+
+def test_a_throttle_whose_cache_is_down_lets_requests_through(api, alice, settings, caplog):
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        },
+    }
+    body = {"username": "alice", "password": "pw-alice-2026"}
+    assert api().post("/api/auth/token/", body, format="json").status_code == 200
+    assert "throttle login cannot reach its cache" in caplog.text
 
 
 def test_sends_beyond_the_rate_get_429_and_store_nothing(api, alice, room, settings):

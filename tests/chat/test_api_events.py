@@ -8,7 +8,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.authtoken.models import Token
 
 from chat import services, signals
@@ -26,7 +26,7 @@ async def rest():
     """``await rest(user)`` is an HTTP client of the ASGI app carrying the user's token."""
     from chatproject.asgi import application
 
-    await database_sync_to_async(cache.clear)()
+    await database_sync_to_async(caches["throttle"].clear)()
     clients = []
 
     async def build(user):

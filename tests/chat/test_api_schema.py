@@ -9,7 +9,7 @@ content type, body) is one the schema documents.
 import hypothesis
 import pytest
 import schemathesis
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -43,7 +43,7 @@ def world(db, settings, alice, bob, carol, room):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"login": "100000/min", "send": "100000/min"},
     }
-    cache.clear()
+    caches["throttle"].clear()
     messages = [
         services.message_send(user=user, room_id=room.pk, body=f"m{i}", client_id=f"w{i}")[0]
         for i, user in enumerate([alice, bob, alice])

@@ -23,7 +23,7 @@ def node(request):
     try:
         users = {name: stack.create_user(name) for name in ("alice", "bob", "carol")}
         daphne = stack.start_daphne()
-        daphne.users = users
+        daphne.users, daphne.stack = users, stack
         yield daphne
     finally:
         stack.stop()
@@ -103,3 +103,21 @@ async def test_both_users_asking_for_their_direct_room_at_once_get_one_room(node
     assert all(r.status_code in (200, 201) for r in answers), [r.text for r in answers]
     assert len({r.json()["id"] for r in answers}) == 1
     assert [r.status_code for r in answers].count(201) == 1
+
+
+async def test_with_redis_the_send_limit_holds_across_daphne_processes(node):
+    if node.stack.redis_url is None:
+        pytest.skip("without Redis each process counts on its own (docs/rest.md, Throttling)")
+    alice, bob = node.users["alice"], node.users["bob"]
+    room = await make_room(node, alice, [bob])
+    limited = {"THROTTLE_SEND": "3/min"}
+    first, second = (node.stack.start_daphne(env=limited) for _ in range(2))
+    statuses = []
+    for i, target in enumerate([first, second, first, second]):
+        async with api(target, bob) as client:
+            body = {"body": f"n{i}", "client_id": uuid.uuid4().hex}
+            response = await client.post(f"/api/rooms/{room}/messages/", json=body)
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) > 0
+    assert statuses == [201, 201, 201, 429]
