@@ -7,8 +7,17 @@ acknowledged with the same ``client_id``. Every client must end with every
 message of the room exactly once, in ``seq`` order.
 """
 
+import urllib.request
+
 from ops.shutdown import CLOSE_SERVICE_RESTART
-from tests.ops.helpers import Peer, assert_stored_once, chat_through_restart, users_and_room
+from tests.ops.helpers import (
+    Peer,
+    assert_stored_once,
+    chat_through_restart,
+    parse_metrics,
+    users_and_room,
+    value,
+)
 
 SENDS_PER_CLIENT = 30
 SEND_INTERVAL = 0.03
@@ -32,3 +41,7 @@ async def test_a_rolling_restart_under_load_loses_and_duplicates_no_message(live
     assert "closed 2 sockets with 4012" in leaving.output()
     assert [p.close_codes for p in peers] == [[CLOSE_SERVICE_RESTART]] * 2 + [[]] * 2
     assert_stored_once(stack, room, total)
+    with urllib.request.urlopen(staying.base_url + "/metrics", timeout=10) as response:
+        samples = parse_metrics(response.read().decode())
+    assert value(samples, "chat_resume_requests_total") >= 2  # the two clients that moved
+    assert value(samples, "chat_messages_stored_total") > 0
