@@ -81,6 +81,7 @@ async def run(args):
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "smoke": args.smoke,
         "machine": describe_machine(),
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
         "load": {
             "members": args.members,
             "senders": args.senders,
@@ -177,6 +178,14 @@ async def run(args):
             stack.stop()
 
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if max(results["load_at_start"][0], results["load_at_end"][0]) > 1.5:
+        results["notes"].append(
+            "Other work was running on this machine (load average above 1.5): the "
+            "servers got only part of their core, so absolute figures are low and "
+            "ratios are noisy. 'per cpu-s' (deliveries per second of server CPU) is "
+            "the steadier comparison."
+        )
     results["ratios"], results["targets"] = report.ratios_and_targets(results)
     out = args.out or RESULTS_DIR / (
         ("smoke-" if args.smoke else "bench-") + time.strftime("%Y%m%d-%H%M%S") + ".json"

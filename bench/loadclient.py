@@ -15,6 +15,7 @@ import asyncio
 import time
 
 from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
@@ -139,29 +140,32 @@ def percentile(sorted_values, fraction):
     return sorted_values[index]
 
 
-async def open_many(url, tokens, *, concurrency=100, on_text=None, expect_hello=False):
-    """Open one connection per token (None for no auth); returns (connections, seconds).
+async def open_many(url, tokens, *, concurrency=20, on_text=None, expect_hello=False, retries=3):
+    """Open one connection per token (None for no auth); returns (connections, seconds, failed).
 
     With ``expect_hello`` a connection counts as open once its first frame
-    (the project's ``hello``) has arrived.
+    (the project's ``hello``) has arrived. A refused handshake (daphne
+    refuses one the application has not accepted within 5 seconds) is tried
+    again; ``failed`` counts the ones that never opened.
     """
     semaphore = asyncio.Semaphore(concurrency)
     conns = [None] * len(tokens)
+    failed = 0
 
     async def one(i, token):
+        nonlocal failed
         async with semaphore:
-            for attempt in range(3):
+            for attempt in range(retries + 1):
                 try:
                     conn = await Connection.open(url, token, on_text)
                     if expect_hello:
                         await asyncio.wait_for(conn.first_text_seen, 30)
                     conns[i] = conn
                     return
-                except (OSError, TimeoutError) as exc:
-                    if attempt == 2:
-                        raise RuntimeError(f"connection {i} failed: {exc!r}") from exc
-                    await asyncio.sleep(0.5)
+                except (OSError, TimeoutError, InvalidHandshake):
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            failed += 1
 
     start = time.monotonic()
     await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
-    return conns, time.monotonic() - start
+    return [c for c in conns if c is not None], time.monotonic() - start, failed

@@ -18,6 +18,13 @@ def ratios_and_targets(results):
         "fanout_vs_minimal_channels": _ratio(capacity, minimal),
         "fanout_vs_bare_websockets": _ratio(capacity, bare),
     }
+    cpu = {name: f.get("deliveries_per_server_cpu_s") for name, f in fanout.items()}
+    ratios["cpu_efficiency_vs_minimal_channels"] = _ratio(
+        cpu.get("project"), cpu.get("minimal_channels")
+    )
+    ratios["cpu_efficiency_vs_bare_websockets"] = _ratio(
+        cpu.get("project"), cpu.get("bare_websockets")
+    )
     if "project_embedded" in fanout:
         ratios["redis_layer_vs_embedded"] = _ratio(capacity, embedded)
         ratios["embedded_vs_minimal_channels"] = _ratio(embedded, minimal)
@@ -90,18 +97,22 @@ def _fmt(value, suffix=""):
 def table(results):
     lines = [""]
     lines.append(f"Project setup: {results['project_setup']}")
+    lines.append(
+        f"Load average at start {results['load_at_start']}, at end {results.get('load_at_end')}"
+    )
     for note in results["notes"]:
         lines.append(f"Note: {note}")
     lines.append("")
     header = (
-        f"{'server':<20} {'capacity/s':>11} {'lost':>5} {'p50@5k':>8} {'p99@5k':>8} "
-        f"{'idle KiB':>9} {'conn/s':>8}"
+        f"{'server':<20} {'capacity/s':>11} {'per cpu-s':>10} {'lost':>5} {'p50@5k':>8} "
+        f"{'p99@5k':>8} {'idle KiB':>9} {'conn/s':>8}"
     )
     lines += [header, "-" * len(header)]
     for name, figures in results["fanout"].items():
         idle = results["idle"].get(name, {})
         lines.append(
-            f"{name:<20} {_fmt(figures['capacity_per_s']):>11} {figures['lost_in_sweep']:>5} "
+            f"{name:<20} {_fmt(figures['capacity_per_s']):>11} "
+            f"{_fmt(figures.get('deliveries_per_server_cpu_s')):>10} {figures['lost_in_sweep']:>5} "
             f"{_fmt(figures['p50_ms_at_5000'], ' ms'):>8} "
             f"{_fmt(figures['p99_ms_at_5000'], ' ms'):>8} "
             f"{_fmt(idle.get('kib_per_connection')):>9} {_fmt(idle.get('connects_per_s')):>8}"
@@ -109,7 +120,7 @@ def table(results):
     for name, idle in results["idle"].items():
         if name not in results["fanout"]:
             lines.append(
-                f"{name:<20} {'':>11} {'':>5} {'':>8} {'':>8} "
+                f"{name:<20} {'':>11} {'':>10} {'':>5} {'':>8} {'':>8} "
                 f"{_fmt(idle['kib_per_connection']):>9} {_fmt(idle['connects_per_s']):>8}"
             )
     if results.get("history"):

@@ -19,6 +19,7 @@ RELAY_PREFIX = b'{"type":"message.send"'
 ERROR_PREFIX = b'{"type":"error"'
 
 DEFAULT_STEPS = (
+    1_000,
     2_500,
     5_000,
     7_500,
@@ -174,6 +175,9 @@ class FanoutRoom:
             # Robust to other load on the machine: CPU the server spent per frame delivered.
             "server_cpu_us_per_delivery": round(server_cpu * 1e6 / self.delivered, 1)
             if self.delivered
+            else None,
+            "deliveries_per_server_cpu_s": round(self.delivered / server_cpu)
+            if server_cpu
             else None,
             "client_cpu": round(client_cpu / wall, 2),
         }
