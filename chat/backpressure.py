@@ -1,14 +1,29 @@
-"""How far behind a websocket client is: the bytes the server holds for it (docs/reliability.md).
+"""Backpressure for websockets in both directions (docs/reliability.md).
 
-ASGI gives an application no backpressure on websocket sends: daphne writes
-every frame into Twisted's transport, which buffers whatever the client does
-not read, without bound. A client that stops reading would make its node hold
-every message of its rooms. ``WriteBufferMiddleware`` lets the consumer see
-that buffer (``scope["chat.unsent_bytes"]()``), so it can close such a socket
-with ``CLOSE_TOO_SLOW`` instead; the client reconnects and resumes by seq.
+ASGI gives an application no backpressure on websockets, and daphne buffers
+without bound both ways:
+
+- Sends go into Twisted's transport, which keeps whatever the client does not
+  read. ``scope["chat.unsent_bytes"]()`` lets the consumer see that backlog and
+  close a client that stopped reading (``CLOSE_TOO_SLOW``); it resumes by seq.
+- Received frames wait in an unbounded queue until the consumer handles them,
+  one at a time. Here the socket stops being read while
+  ``CHAT_MAX_QUEUED_FRAMES`` wait (TCP then slows the sender down), and each
+  frame is stamped with its arrival time, so that the consumer's rate limit
+  counts frames as they arrive, not as slowly as they are handled.
+
+It also lets the consumer close with 1009 (docs/protocol.md, frames above the
+size limit): autobahn, under daphne, accepts only 1000 and 3000-4999 from
+applications and would turn that close into an internal error (1011).
 """
 
+import asyncio
+import time
 from functools import partial
+
+from django.conf import settings
+
+CLOSE_TOO_BIG = 1009
 
 
 def _daphne_transport(send):
@@ -27,14 +42,60 @@ def _unsent_bytes(transport):
         return 0
 
 
-class WriteBufferMiddleware:
-    """Outermost websocket middleware: puts ``chat.unsent_bytes`` into the scope when it can."""
+class _PausingReceiver:
+    """Wraps daphne's per-socket queue: stamps arrivals, pauses reading while it is long."""
+
+    def __init__(self, queue, transport):
+        self.queue, self.transport, self.paused = queue, transport, False
+        self.high = settings.CHAT_MAX_QUEUED_FRAMES
+        put = queue.put_nowait
+
+        def put_nowait(message):
+            if message.get("type") == "websocket.receive":
+                message["chat.arrived"] = time.monotonic()
+            put(message)
+            if not self.paused and queue.qsize() >= self.high:
+                self.paused = True
+                transport.pauseProducing()
+
+        # daphne's protocol calls application_queue.put_nowait for every frame.
+        queue.put_nowait = put_nowait
+
+    async def receive(self):
+        message = await self.queue.get()
+        if self.paused and self.queue.qsize() <= self.high // 2:
+            self.paused = False
+            self.transport.resumeProducing()
+        return message
+
+
+class BackpressureMiddleware:
+    """Outermost websocket middleware; does nothing outside daphne (tests, other servers)."""
 
     def __init__(self, inner):
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
         transport = _daphne_transport(send)
-        if transport is not None:
-            scope = {**scope, "chat.unsent_bytes": partial(_unsent_bytes, transport)}
-        return await self.inner(scope, receive, send)
+        if transport is None:
+            return await self.inner(scope, receive, send)
+        scope = {**scope, "chat.unsent_bytes": partial(_unsent_bytes, transport)}
+        queue = getattr(receive, "__self__", None)
+        if isinstance(queue, asyncio.Queue) and hasattr(transport, "pauseProducing"):
+            receive = _PausingReceiver(queue, transport).receive
+        return await self.inner(scope, receive, _with_protocol_close_codes(send))
+
+
+def _with_protocol_close_codes(send):
+    protocol = send.args[0]
+    if not hasattr(protocol, "sendCloseFrame"):
+        return send
+
+    async def send_or_close(message):
+        if message.get("type") == "websocket.close" and message.get("code") == CLOSE_TOO_BIG:
+            # The close handshake autobahn runs itself for its own 1009s.
+            protocol.sendCloseFrame(code=CLOSE_TOO_BIG, isReply=False)
+            return
+        await send(message)
+
+    return send_or_close

@@ -46,8 +46,8 @@ class TokenBucket:
         self.tokens = float(burst)
         self.stamp = time.monotonic()
 
-    def take(self):
-        now = time.monotonic()
+    def take(self, now=None):
+        now = time.monotonic() if now is None else now
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens >= 1:
@@ -73,6 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # so that the client sees every room's messages in seq order.
         self.held = None
         self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
+        self.arrived = None
 
     # --- connection ----------------------------------------------------
 
@@ -168,6 +169,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- frames from the client ----------------------------------------
 
+    async def websocket_receive(self, message):
+        # When the frame arrived (chat.backpressure), for the rate limit: frames
+        # queue while a send is in the database, and must not earn tokens there.
+        self.arrived = message.get("chat.arrived")
+        await super().websocket_receive(message)
+
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
             await self._limited_error(
@@ -191,7 +198,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._limited_error("bad_frame", "A frame must be a JSON object.")
             return
         client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
-        if not self.bucket.take():
+        if not self.bucket.take(self.arrived):
             await self.error("rate_limited", "Too many frames; slow down.", client_id)
             return
         handler = (
@@ -221,7 +228,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def _limited_error(self, code, detail):
-        if self.bucket.take():
+        if self.bucket.take(self.arrived):
             await self.error(code, detail)
         else:
             await self.error("rate_limited", "Too many frames; slow down.")

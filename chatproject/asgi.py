@@ -22,7 +22,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chat.auth import WebsocketAuthMiddleware  # noqa: E402
-from chat.backpressure import WriteBufferMiddleware  # noqa: E402
+from chat.backpressure import BackpressureMiddleware  # noqa: E402
 from chat.consumers import ChatConsumer  # noqa: E402
 from ops import shutdown  # noqa: E402
 from ops.asgi import ConnectionIdMiddleware  # noqa: E402
@@ -30,8 +30,8 @@ from ops.asgi import ConnectionIdMiddleware  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # WriteBufferMiddleware must see daphne's own send: it stays outermost.
-        "websocket": WriteBufferMiddleware(
+        # BackpressureMiddleware must see daphne's own send and receive: it stays outermost.
+        "websocket": BackpressureMiddleware(
             ConnectionIdMiddleware(
                 WebsocketAuthMiddleware(URLRouter([path("ws/chat/", ChatConsumer.as_asgi())]))
             )

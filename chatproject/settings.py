@@ -189,6 +189,8 @@ CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=5)
 CHAT_RESUME_LIMIT = env.int("CHAT_RESUME_LIMIT", default=500)
 # A socket whose client leaves more than this unread is closed with 4008 (it resumes).
 CHAT_SEND_BUFFER_BYTES = env.int("CHAT_SEND_BUFFER_BYTES", default=4 * 1024 * 1024)
+# A socket is not read while this many of its frames wait to be handled.
+CHAT_MAX_QUEUED_FRAMES = env.int("CHAT_MAX_QUEUED_FRAMES", default=64)
 # A node refreshes its presence heartbeat every third of this; the users of a
 # node that died unannounced count as offline once it has passed.
 CHAT_PRESENCE_EXPIRY = env.int("CHAT_PRESENCE_EXPIRY", default=30)
