@@ -2,8 +2,12 @@
 
 Each check answers ``"ok"`` or a one-word state and never the reason: the
 endpoint is public, so URLs, hosts and error texts go to the log only.
-Every network check has a short timeout so that a dead dependency makes the
+Every Redis check has a short timeout so that a dead dependency makes the
 probe answer "unavailable" quickly instead of hanging the proxy's check.
+
+NOTE: the view is synchronous, so under daphne it runs on the thread that
+also serves the websockets' database work; a probe during a Redis outage
+holds that thread for up to two seconds. Probe every few seconds, not more.
 """
 
 import logging

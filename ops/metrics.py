@@ -16,6 +16,7 @@ import os
 import time
 
 from prometheus_client import (
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -101,12 +102,10 @@ def exposition():
     """The text of ``/metrics``: this process, or every process of the host in multiprocess mode."""
     from .queues import QueueLengthCollector
 
-    registry = CollectorRegistry()
     if MULTIPROCESS:
+        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY
-
         registry = REGISTRY
     text = generate_latest(registry)
     return text + generate_latest(QueueLengthCollector.registry())
