@@ -15,6 +15,7 @@ the push and email counters of the workers on its host.
 import os
 import time
 
+from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -26,6 +27,11 @@ from prometheus_client import (
 )
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROCESS:
+    _folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    if not (os.path.isdir(_folder) and os.access(_folder, os.W_OK)):
+        # Said here because the metrics below create their files at import.
+        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {_folder} is not a writable folder.")
 
 # --- websockets and messages ------------------------------------------
 

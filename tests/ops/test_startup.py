@@ -110,3 +110,12 @@ def test_a_sound_production_configuration_passes_the_checks():
         SECRET_KEY="k" * 50,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_daphne_refuses_to_start_when_the_metrics_folder_is_missing(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    result = daphne(DEBUG="0", SECRET_KEY="k" * 50, PROMETHEUS_MULTIPROC_DIR=str(missing))
+    assert result.returncode == EXIT_CONFIG
+    assert refusal(result) == (
+        f"Refusing to start: PROMETHEUS_MULTIPROC_DIR {missing} is not a writable folder."
+    )
