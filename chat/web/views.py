@@ -99,13 +99,16 @@ def people(request):
 
     ``?q=<prefix>`` lists active users by username prefix (for starting a chat);
     ``?room=<id>`` lists the members of one of the user's rooms with their
-    presence and read marker (the "Seen by" line). JSON for signed-in users
+    presence and read marker (the "Seen by" line); ``?ids=<id>,...`` tells
+    which of those users who share a room with you are online. JSON for signed-in users
     only; ids and usernames are what any roommate already sees.
     """
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "Authentication credentials were not provided."}, status=403)
     if "room" in request.GET:
         return _room_members(request)
+    if "ids" in request.GET:
+        return _roommates(request)
     query = request.GET.get("q", "").strip()
     if len(query) > 150 or "\x00" in query:
         return JsonResponse({"detail": "'q' must be at most 150 characters."}, status=400)
@@ -114,6 +117,28 @@ def people(request):
         users = users.filter(username__istartswith=query)
     rows = users.order_by("username").values("id", "username")[:PEOPLE_LIMIT]
     return JsonResponse({"results": list(rows)})
+
+
+def _roommates(request):
+    """``?ids=1,2,3``: which of these users, among those sharing a room with you, are online."""
+    raw = [part for part in request.GET["ids"].split(",") if part]
+    if len(raw) > 200 or not all(part.isdigit() and len(part) < 19 for part in raw):
+        return JsonResponse({"detail": "'ids' must be at most 200 user ids."}, status=400)
+    shared = (
+        Membership.objects.filter(
+            user_id__in=[int(part) for part in raw],
+            room__in=Membership.objects.filter(user=request.user).values("room_id"),
+            user__is_active=True,
+        )
+        .values_list("user_id", "user__username")
+        .distinct()
+    )
+    people = dict(shared)
+    here = online_user_ids(people)
+    rows = [
+        {"id": uid, "username": name, "online": uid in here} for uid, name in sorted(people.items())
+    ]
+    return JsonResponse({"results": rows})
 
 
 def _room_members(request):

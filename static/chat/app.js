@@ -793,8 +793,32 @@
       }
       renderRooms();
       renderOpenRoomHeader();
+      loadPresence();
     } catch (e) {
       /* the list still works with names and counters */
+    }
+  }
+
+  async function loadPresence() {
+    // Who is online among the people of direct chats, for the list's dots;
+    // presence frames keep it current from here on.
+    const ids = new Set();
+    for (const room of rooms.values()) {
+      if (room.kind !== "direct") continue;
+      const peer = directPeer(room);
+      if (peer) ids.add(peer.id);
+    }
+    if (!ids.size) return;
+    try {
+      const data = await api("GET", `/people/?ids=${[...ids].slice(0, 200).join(",")}`);
+      for (const person of data.results) {
+        if (person.online) online.add(person.id);
+        else online.delete(person.id);
+      }
+      renderRooms();
+      renderOpenRoomHeader();
+    } catch (e) {
+      /* dots then follow presence frames only */
     }
   }
 

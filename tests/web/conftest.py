@@ -29,8 +29,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
+    # Per test, not per session: while Playwright's sync API is open, its event
+    # loop counts as running in this thread, and Django's own database calls in
+    # later tests of the same run would refuse to work.
     if not os.path.exists(CHROMIUM):
         message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
         if REQUIRE_SERVICES:

@@ -128,3 +128,9 @@ def test_bad_people_queries_get_a_400(alice, query):
 def test_people_is_not_for_anonymous_visitors(client):
     response = client.get("/people/?q=a")
     assert response.status_code == 403
+
+
+def test_presence_is_told_only_for_people_who_share_a_room(alice, bob, carol, room):
+    response = signed_in(alice).get(f"/people/?ids={bob.pk},{carol.pk}")
+    assert response.json() == {"results": [{"id": bob.pk, "username": "bob", "online": False}]}
+    assert signed_in(alice).get("/people/?ids=1,x").status_code == 400
