@@ -5,14 +5,16 @@ endpoint is public, so URLs, hosts and error texts go to the log only.
 Every Redis check has a short timeout so that a dead dependency makes the
 probe answer "unavailable" quickly instead of hanging the proxy's check.
 
-NOTE: the view is synchronous, so under daphne it runs on the thread that
-also serves the websockets' database work; a probe during a Redis outage
-holds that thread for up to two seconds. Probe every few seconds, not more.
+The database checks run on Django's database thread, which daphne shares
+with the websockets' database work; the Redis checks run on a thread of their
+own, in parallel, so that a Redis outage never holds the database thread.
 """
 
+import asyncio
 import logging
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -96,12 +98,15 @@ def check_broker():
     return "ok"
 
 
-def readiness():
+async def readiness():
     """``(ready, checks)``: every dependency and whether this node takes traffic."""
-    checks = {"database": check_database()}
-    checks["migrations"] = check_migrations() if checks["database"] == "ok" else "unknown"
-    checks["channel_layer"] = check_channel_layer()
-    checks["broker"] = check_broker()
+    redis_checks = asyncio.gather(
+        asyncio.to_thread(check_channel_layer), asyncio.to_thread(check_broker)
+    )
+    checks = {"database": await sync_to_async(check_database)()}
+    ok = checks["database"] == "ok"
+    checks["migrations"] = await sync_to_async(check_migrations)() if ok else "unknown"
+    checks["channel_layer"], checks["broker"] = await redis_checks
     if draining:
         checks["node"] = "draining"
     ready = all(state == "ok" for state in checks.values())

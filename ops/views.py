@@ -5,6 +5,7 @@ dependencies live. ``/metrics`` answers only the addresses in
 ``METRICS_ALLOWED_IPS`` or a request carrying ``METRICS_TOKEN``.
 """
 
+import asyncio
 import hmac
 import ipaddress
 import logging
@@ -29,8 +30,8 @@ def healthz(request):
 
 @never_cache
 @require_safe
-def readyz(request):
-    ready, checks = health.readiness()
+async def readyz(request):
+    ready, checks = await health.readiness()
     status = "ok" if ready else "unavailable"
     return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
 
@@ -60,8 +61,10 @@ def _token_ok(request):
 
 @never_cache
 @require_safe
-def metrics_view(request):
+async def metrics_view(request):
     if not (_token_ok(request) or _allowed_network(request.META.get("REMOTE_ADDR", ""))):
         logger.info("metrics refused to %s", request.META.get("REMOTE_ADDR"))
         return JsonResponse({"detail": "Metrics are not available to this client."}, status=403)
-    return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+    # Off the database thread: reading the broker's queue lengths is a network call.
+    text = await asyncio.to_thread(metrics.exposition)
+    return HttpResponse(text, content_type=CONTENT_TYPE_LATEST)
