@@ -413,3 +413,30 @@ print(json.dumps([[d.platform, d.user.username, json.loads(d.token)['endpoint']]
     a.page.click('#logout-form button:has-text("Sign out")')
     a.page.wait_for_url("**/login/")
     assert stack.shell(devices) == []
+
+
+def test_starting_a_direct_chat_and_creating_a_room_reach_the_other_person_at_once(site, browser):
+    stack, node = site()
+    alice, bob, _ = two_users(stack)
+    a = ChatPage.login(browser(), node.base_url, alice)
+    b = ChatPage.login(browser(), node.base_url, bob)
+
+    a.page.click("#new-direct-button")
+    a.page.fill("#direct-search", "bo")
+    a.page.wait_for_selector('#direct-people button:has-text("bob")')
+    a.page.press("#direct-search", "Enter")
+    a.page.wait_for_selector('#room-title:text-is("bob")')
+    a.send("just between us")
+    a.wait_for_body("just between us")
+    direct = b.page.locator('#direct-list .room-item:has-text("alice")')
+    direct.locator(".badge").wait_for()
+    assert direct.locator(".badge").inner_text() == "1"
+
+    a.page.click("#new-room-button")
+    a.page.fill("#new-room-name", "plans")
+    a.page.wait_for_selector('#new-room-people label:has-text("bob")')
+    a.page.check('#new-room-people label:has-text("bob") input')
+    a.page.click('#new-room-form button:has-text("Create room")')
+    a.page.wait_for_selector('#room-title:text-is("# plans")')
+    b.page.wait_for_selector('#group-list .room-item:has-text("plans")')
+    assert not a.errors and not b.errors
