@@ -23,8 +23,11 @@ logger = logging.getLogger(__name__)
 
 @never_cache
 @require_safe
-def healthz(request):
-    """The process is up and answers; nothing else is checked."""
+async def healthz(request):
+    """The process is up and its event loop answers; nothing else is checked.
+
+    Async, so that a busy database thread does not make a live node look dead.
+    """
     return JsonResponse({"status": "ok"})
 
 
