@@ -659,6 +659,16 @@
     }
   }
 
+  // On touch screens there is no hover: a tap on a message shows its buttons.
+  el.list.addEventListener("click", (event) => {
+    if (event.target.closest("button, textarea, a")) return;
+    const li = event.target.closest("li.message");
+    for (const other of el.list.querySelectorAll("li.selected")) {
+      if (other !== li) other.classList.remove("selected");
+    }
+    if (li) li.classList.toggle("selected");
+  });
+
   el.loadOlder.addEventListener("click", () => {
     const room = rooms.get(openRoomId);
     if (room) loadOlder(room);

@@ -224,6 +224,12 @@ def test_the_page_is_usable_on_a_phone_sized_screen_by_keyboard(site, browser):
     a.page.keyboard.type("typed with the keyboard")
     a.page.keyboard.press("Enter")
     a.wait_for_body("typed with the keyboard")
+    # A tap on the message, then on Edit, edits it: no mouse and no hover needed.
+    a.page.tap('#message-list li[data-seq="1"] .body')
+    a.page.tap('#message-list li[data-seq="1"] button:has-text("Edit")')
+    a.page.fill(".edit-box", "edited on a phone")
+    a.page.press(".edit-box", "Enter")
+    a.wait_for_body("edited on a phone")
     a.page.click("#back-button")
     assert a.page.locator(".sidebar").is_visible()
     assert not a.errors
