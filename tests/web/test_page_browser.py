@@ -446,3 +446,51 @@ def test_starting_a_direct_chat_and_creating_a_room_reach_the_other_person_at_on
     a.page.wait_for_selector('#room-title:text-is("# plans")')
     b.page.wait_for_selector('#group-list .room-item:has-text("plans")')
     assert not a.errors and not b.errors
+
+
+def send_as(stack, user, room, bodies, prefix):
+    """Messages stored through the service, as another client of the user would."""
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from chat import services\n"
+        f"user = get_user_model().objects.get(pk={user['id']})\n"
+        f"for i, body in enumerate({list(bodies)!r}):\n"
+        f"    services.message_send(user=user, room_id={room}, body=body,"
+        f" client_id=f'{prefix}-{{i}}')\n"
+        "print(json.dumps(True))"
+    )
+
+
+def test_scrolling_up_loads_older_pages_until_the_beginning(site, browser):
+    stack, node = site()
+    alice, bob, room = two_users(stack)
+    send_as(stack, bob, room, [f"message {i}" for i in range(1, 121)], "old")
+    a = ChatPage.login(browser(), node.base_url, alice, path=f"/?room={room}")
+    a.wait_for_body("message 120")
+    assert len(a.bodies()) == 50 and a.bodies()[0] == "message 71"
+    for shown in (100, 120):
+        a.page.evaluate("() => { document.getElementById('messages').scrollTop = 0; }")
+        a.page.wait_for_function(
+            f"() => document.querySelectorAll('#message-list li[data-seq]').length === {shown}"
+        )
+    a.page.wait_for_selector("#history-start:not([hidden])")
+    assert a.bodies() == [f"message {i}" for i in range(1, 121)]
+
+
+def test_a_gap_too_large_to_resume_is_filled_over_rest(site, browser):
+    stack, node = site(env={"CHAT_RESUME_LIMIT": "3"})
+    alice, bob, room = two_users(stack)
+    alice_context = browser()
+    a = ChatPage.login(alice_context, node.base_url, alice, path=f"/?room={room}")
+    a.page.wait_for_selector("#history-start:not([hidden])")
+    alice_context.set_offline(True)
+    a.page.wait_for_selector('#conn-banner:not([hidden]):has-text("offline")')
+    # More than a page (50), so that only paging from the gap can bring them all.
+    send_as(stack, bob, room, [f"missed {i}" for i in range(60)], "gap")
+    alice_context.set_offline(False)
+    a.page.wait_for_function(
+        "() => document.querySelectorAll('#message-list li[data-seq]').length === 60"
+    )
+    time.sleep(0.5)
+    assert a.bodies() == [f"missed {i}" for i in range(60)]
