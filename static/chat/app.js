@@ -1064,13 +1064,27 @@
   }
 
   function regroup(li) {
-    // Consecutive messages of one author within a few minutes share a header.
+    // Consecutive messages of one author within a few minutes share a header;
+    // the first message of each day carries the day's date above it.
     const prev = li.previousElementSibling;
+    const day = new Date(Number(li.dataset.time)).toDateString();
+    const newDay = !prev || new Date(Number(prev.dataset.time)).toDateString() !== day;
+    li.classList.toggle("new-day", newDay);
+    if (newDay) li.dataset.day = dayLabel(new Date(Number(li.dataset.time)));
     const same =
-      prev &&
+      !newDay &&
       prev.dataset.author === li.dataset.author &&
       Number(li.dataset.time) - Number(prev.dataset.time) < GROUP_GAP_MS;
     li.classList.toggle("continued", Boolean(same));
+  }
+
+  function dayLabel(date) {
+    const today = new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (date.toDateString() === today.toDateString()) return "Today";
+    if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+    const sameYear = date.getFullYear() === today.getFullYear();
+    return date.toLocaleDateString([], { weekday: "long", month: "long", day: "numeric", year: sameYear ? undefined : "numeric" });
   }
 
   function buildMessage(room, message) {
