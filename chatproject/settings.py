@@ -140,6 +140,10 @@ else:
         # Longer than the longest countdown, so that a delayed task is not
         # redelivered while its first copy still waits in a worker.
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 86400),
+        # How often a worker looks for tasks whose worker died (older than the
+        # visibility timeout); kombu's default looks every 100 s.
+        "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": 1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -65,6 +65,7 @@ async def test_a_worker_killed_mid_push_and_email_loses_nothing_and_repeats_at_m
                 "PUSH_TIMEOUT": "2",
                 "PUSH_CLAIM_LEASE": "4",
                 "CELERY_VISIBILITY_TIMEOUT": "5",
+                "CELERY_RESTORE_INTERVAL": "1",
                 "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
                 "NOTIFICATIONS_SWEEP_SECONDS": "1",
                 "NOTIFICATIONS_SWEEP_GRACE_SECONDS": "0",
