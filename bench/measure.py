@@ -192,7 +192,9 @@ async def history(stack, node, args, log):
     depth = args.history_depth
     data = stack.populate(users=1, rooms=1, rooms_per_user=1, prefix=_prefix())
     (user_id, token), room_id = data["users"][0], data["rooms"][0]
-    total = depth + 50
+    # The deep page is the 50 messages before seq ``total - depth``: it starts
+    # ``depth`` messages back from the newest and is full (seq starts at 1).
+    total = depth + 100
     stack.fill_history(room_id, user_id, total)
     headers = {"Authorization": f"Token {token}"}
     async with httpx.AsyncClient(base_url=node.base_url, headers=headers) as client:
@@ -216,7 +218,8 @@ async def history(stack, node, args, log):
     }
     log(
         f"    history: newest {newest['requests_per_s']}/s p99 {newest['p99_ms']} ms; "
-        f"{depth:,} deep {deep['requests_per_s']}/s p99 {deep['p99_ms']} ms"
+        f"{depth:,} deep {deep['requests_per_s']}/s p99 {deep['p99_ms']} ms; "
+        f"wrong answers {newest['failures'] + deep['failures']}"
     )
     return figures
 
