@@ -81,6 +81,10 @@ async def test_clients_of_a_killed_node_reconnect_to_the_other_and_miss_nothing(
             await peer.wait_complete(room, len(stored))
             assert_holds_exactly(peer, room, stored)
         assert survivor.alive()
+        for node in (doomed, survivor):  # secrets stay out of the logs
+            log = node.output()
+            assert "message alice-" not in log and "message bob-" not in log
+            assert not [u for u in users if u["token"] in log]
     finally:
         for peer in peers:
             await peer.close()

@@ -79,6 +79,9 @@ async def test_chat_survives_a_redis_restart_and_every_client_ends_complete(
             assert peer.errors == []
         assert first.alive() and second.alive()
         assert worker.alive(), f"the Celery worker died:\n{worker.output()[-3000:]}"
+        for process in (first, second, worker):  # secrets stay out of the logs
+            log = process.output()
+            assert " from alice" not in log and not [u for u in users if u["token"] in log]
     finally:
         for peer in peers:
             await peer.close()
