@@ -6,12 +6,14 @@ See docs/performance.md for what each figure means and what it measured.
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,8 +115,10 @@ async def run(args):
         return only is None or name in only
 
     log(f"bench: project on {results['project_setup']}; server core 0, client core 1")
-    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"chat-bench-{uuid.uuid4().hex[:8]}"
-    workdir.mkdir(parents=True)
+    # The baselines' logs; kept with BENCH_KEEP_LOGS=1 (the project's go with its LiveStack).
+    workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+    if not os.environ.get("BENCH_KEEP_LOGS"):
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
 
     # --- baselines -----------------------------------------------------
     for kind in ("minimal_channels", "bare_websockets"):
