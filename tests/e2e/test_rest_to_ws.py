@@ -105,13 +105,13 @@ async def test_both_users_asking_for_their_direct_room_at_once_get_one_room(node
     assert [r.status_code for r in answers].count(201) == 1
 
 
-async def test_with_redis_the_send_limit_holds_across_daphne_processes(node):
-    if node.stack.redis_url is None:
-        pytest.skip("without Redis each process counts on its own (docs/rest.md, Throttling)")
-    alice, bob = node.users["alice"], node.users["bob"]
-    room = await make_room(node, alice, [bob])
+async def test_with_redis_the_send_limit_holds_across_daphne_processes(live_stack):
+    # Only with Redis: without it each process counts on its own (docs/rest.md, Throttling).
+    stack = live_stack(db="postgres", layer="redis")
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
     limited = {"THROTTLE_SEND": "3/min"}
-    first, second = (node.stack.start_daphne(env=limited) for _ in range(2))
+    first, second = (stack.start_daphne(env=limited) for _ in range(2))
     statuses = []
     for i, target in enumerate([first, second, first, second]):
         async with api(target, bob) as client:
