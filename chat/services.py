@@ -379,16 +379,18 @@ def room_direct(*, user, other_id):
 def membership_add(*, actor, room_id, user_id):
     """The owner (or a moderator) adds a member; returns ``(membership, created)``."""
     require_id(room_id, "room")
-    (user,) = _active_users([user_id])
+    require_id(user_id, "user")
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(pk=room_id).first()
         is_mod = selectors.is_moderator(actor)
+        # Outsiders learn nothing, not even whether the user they named exists.
         if room is None or not (room.memberships.filter(user=actor).exists() or is_mod):
             raise NotMember()
         if room.kind == Room.Kind.DIRECT:
             raise Forbidden("A direct room has exactly its two members.")
         if room.owner_id != actor.pk and not is_mod:
             raise Forbidden("Only the room's owner may add members.")
+        (user,) = _active_users([user_id])
         membership, created = Membership.objects.get_or_create(user=user, room=room)
         if created:
             transaction.on_commit(partial(_announce_join, user.pk, room))
