@@ -130,9 +130,7 @@ async def test_frames_over_64_kib_close_the_socket_with_1009(connect, alice, roo
     a = await connect(alice)
     await a.send_raw('{"type": "ping", "pad": "' + "x" * (64 * 1024) + '"}')
     closed = await a.communicator.receive_output(3)
-    assert closed == {"type": "websocket.close", "code": 1009, "reason": ""} or (
-        closed["type"] == "websocket.close" and closed["code"] == 1009
-    )
+    assert closed["type"] == "websocket.close" and closed["code"] == 1009
 
 
 async def test_binary_frames_get_bad_frame(connect, alice):
@@ -141,7 +139,7 @@ async def test_binary_frames_get_bad_frame(connect, alice):
     assert (await a.expect("error"))["code"] == "bad_frame"
 
 
-async def test_a_flood_is_answered_with_rate_limited(connect, alice, settings):
+async def test_a_flood_is_answered_with_rate_limited(connect, alice):
     a = await connect(alice)
     for _ in range(60):
         await a.send(type="ping")
