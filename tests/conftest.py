@@ -22,8 +22,9 @@ def fresh_channel_layer():
     hub_module._hubs.clear()
     yield
     for hub in list(hub_module._hubs.values()):
-        for task in hub._tasks:
-            task.cancel()
+        for task in [*hub._tasks, hub._publishing, hub._sending]:
+            if task is not None:
+                task.cancel()
     hub_module._hubs.clear()
     channel_layers.backends.clear()
 
