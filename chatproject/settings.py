@@ -153,6 +153,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Task calls a process holds (chatproject/enqueue.py) while the broker is slow
+# or down, before it drops new ones. TODO(compat): drop the PUSH_ name once
+# deployments have moved to ENQUEUE_QUEUE_SIZE.
+ENQUEUE_QUEUE_SIZE = env.int(
+    "ENQUEUE_QUEUE_SIZE", default=env.int("PUSH_ENQUEUE_QUEUE_SIZE", default=10000)
+)
 
 # --- Auth and REST --------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -219,6 +225,10 @@ NOTIFICATIONS_SWEEP_GRACE_SECONDS = env.int("NOTIFICATIONS_SWEEP_GRACE_SECONDS",
 NOTIFICATIONS_STALE_SENDING_SECONDS = env.int("NOTIFICATIONS_STALE_SENDING_SECONDS", default=600)
 NOTIFICATIONS_MAX_PER_ROOM = env.int("NOTIFICATIONS_MAX_PER_ROOM", default=20)
 NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=7)
+# Messages whose pend task never ran are pended by the sweep once they are
+# older than the grace period and as long as they are younger than the window.
+NOTIFICATIONS_PEND_GRACE_SECONDS = env.int("NOTIFICATIONS_PEND_GRACE_SECONDS", default=60)
+NOTIFICATIONS_PEND_WINDOW_SECONDS = env.int("NOTIFICATIONS_PEND_WINDOW_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["notifications-digest-sweep"] = {
     "task": "notifications.tasks.digest_sweep",
@@ -248,7 +258,6 @@ PUSH_RETRY_BASE_DELAY = env.float("PUSH_RETRY_BASE_DELAY", default=2.0)
 PUSH_RETRY_MAX_DELAY = env.float("PUSH_RETRY_MAX_DELAY", default=600.0)
 PUSH_RETRY_AFTER_MAX = env.float("PUSH_RETRY_AFTER_MAX", default=3600.0)
 PUSH_DEVICE_SEEN_INTERVAL = env.int("PUSH_DEVICE_SEEN_INTERVAL", default=300)
-PUSH_ENQUEUE_QUEUE_SIZE = env.int("PUSH_ENQUEUE_QUEUE_SIZE", default=10000)
 PUSH_FCM_CREDENTIALS = env.str("PUSH_FCM_CREDENTIALS", default="")
 PUSH_FCM_PROJECT_ID = env.str("PUSH_FCM_PROJECT_ID", default="")
 PUSH_FCM_ENDPOINT = env.str("PUSH_FCM_ENDPOINT", default="https://fcm.googleapis.com")

@@ -2,7 +2,7 @@
 
 They run on the thread that serves the sender's websocket or REST request,
 so they make one indexed query at most and hand the task to
-``devices.enqueue``, which never waits for the broker. One task per message,
+``chatproject.enqueue``, which never waits for the broker. One task per message,
 never one per recipient: the task itself works out who needs a push.
 """
 
@@ -10,8 +10,9 @@ from functools import partial
 
 from django.db import transaction
 
+from chatproject.enqueue import enqueue
+
 from . import selectors
-from .enqueue import enqueue
 from .tasks import push_clear, push_message
 
 

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chatproject.enqueue import enqueue
+
 from . import signals
-from .enqueue import enqueue
 from .models import Device
 
 logger = logging.getLogger(__name__)

@@ -6,17 +6,21 @@ recompute ``STATS_DELAY_SECONDS`` later and further events of that day in the
 same process ride on it for half that time, so a busy node enqueues about one
 task a minute, not one per message. The recompute reads everything committed
 by the time it runs, and beat's sweep recounts today and yesterday anyway.
+Publishing goes through ``chatproject.enqueue``'s background thread, so a
+slow broker never holds up the sender.
 """
 
 import logging
 import threading
 import time
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from chat import signals as chat_signals
+from chatproject.enqueue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ def _schedule_recompute(day):
         _recompute_covered_until[day] = now + delay / 2
     from .tasks import usage_recompute
 
-    transaction.on_commit(lambda: usage_recompute.apply_async((day.isoformat(),), countdown=delay))
+    transaction.on_commit(partial(enqueue, usage_recompute, day.isoformat(), countdown=delay))
 
 
 def _today():
@@ -56,7 +60,7 @@ def mark_active_on_user_online(sender, user_id, **kwargs):
         _marked.add((user_id, day))
     from .tasks import active_user_mark
 
-    transaction.on_commit(lambda: active_user_mark.delay(user_id, day.isoformat()))
+    transaction.on_commit(partial(enqueue, active_user_mark, user_id, day.isoformat()))
     _schedule_recompute(day)
 
 

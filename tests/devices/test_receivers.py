@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from chat import services as chat
-from devices import enqueue
+from chatproject import enqueue
 from devices.models import PushDelivery
 
 pytestmark = pytest.mark.django_db
