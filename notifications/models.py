@@ -68,7 +68,7 @@ class Digest(models.Model):
 
 
 class PendingNotification(models.Model):
-    """A message that a user missed and may get by email, recorded before any task runs."""
+    """A message that a user missed and may get by email; one per (user, message)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_notifications"
@@ -90,3 +90,21 @@ class PendingNotification(models.Model):
 
     def __str__(self):
         return f"message {self.message_id} for user {self.user_id}"
+
+
+class PendedMessage(models.Model):
+    """A message whose missed-message rows were recorded (none, possibly).
+
+    Written in the same transaction as the ``PendingNotification`` rows, so
+    it says durably that the message was handled: running the pend again
+    does nothing, and the sweep pends only recent messages without one.
+    Kept for ``NOTIFICATIONS_PEND_WINDOW_SECONDS``, the sweep's reach.
+    """
+
+    message = models.OneToOneField(
+        "chat.Message", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    pended_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"message {self.message_id} pended"

@@ -1,27 +1,28 @@
 """Receivers of the chat's domain signals (documented in ``chat.signals``).
 
-They run on the sender's thread after the chat's transaction committed. The
-pending rows are written here, in one short transaction, rather than in a
-task: once ``message_sent`` has fired nothing can lose them, and a crash
-before the delivery task is enqueued is repaired by the sweep.
+They run on the sender's thread, which may be serving a websocket, after the
+chat's transaction committed. ``pend_digest_on_message_sent`` only enqueues
+the message id: the recipients are worked out by
+``tasks.digest_pend_messages`` in a worker, and the ids of a burst travel in
+one task call (``chatproject.enqueue.enqueue_each``). A task that is lost
+(crash before publish, broker trouble) is made up for by the sweep, which
+pends recent messages that carry no ``PendedMessage`` marker.
 """
 
 from functools import partial
 
 from django.db import transaction
 
+from chatproject.enqueue import enqueue_each
+
 from . import services, tasks
 
 
-def _schedule(digest_id, due_at):
-    tasks.digest_send.apply_async((digest_id,), eta=due_at)
-
-
 def pend_digest_on_message_sent(sender, message, **kwargs):
-    for digest_id, due_at in services.digest_pend(message=message):
-        # robust: a broker hiccup must not stop the other users' digests;
-        # the sweep delivers whatever was not scheduled.
-        transaction.on_commit(partial(_schedule, digest_id, due_at), robust=True)
+    """A new message: have a worker record it for the members who miss it."""
+    # on_commit: inside an outer transaction that later rolls back, nothing
+    # is queued; after a commit (the usual case) it runs at once.
+    transaction.on_commit(partial(enqueue_each, tasks.digest_pend_messages, message.pk))
 
 
 def drop_digest_on_message_read(sender, user, room, seq, previous_seq, **kwargs):

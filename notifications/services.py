@@ -2,11 +2,13 @@
 
 The digest life cycle (docs/notifications.md, "Missed-message digests"):
 
-1. ``digest_pend`` runs when a message is sent. For each member who should
-   hear about it by email it records a ``PendingNotification`` and attaches
-   it to the member's open ``Digest``, opening one (the batch window) when
-   there is none. The rows are committed before any task is enqueued, so a
-   crash loses no notification: at worst the sweep sends it late.
+1. ``digest_pend`` runs in a worker a moment after a message was sent (the
+   receiver only enqueues its id). For each member who should hear about it
+   by email it records a ``PendingNotification`` and attaches it to the
+   member's open ``Digest``, opening one (the batch window) when there is
+   none, and marks the message pended in the same transaction. A message
+   whose task was lost has no marker after a grace period:
+   ``digest_pend_missed`` (the sweep) pends it then, so nothing is lost.
 2. Read markers and deletions drop matching pending rows (``pending_drop_*``).
 3. ``digest_deliver`` runs when the window closes: it claims the digest
    (open -> sending) under a row lock, re-checks every message (still
@@ -25,19 +27,31 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from chat.models import Membership
+from chat.models import Membership, Message
 from chat.presence import online_user_ids
 from ops import metrics
 
 from . import emails
-from .models import EMAIL_DELAY_MAX, Digest, NotificationPreference, PendingNotification
+from .models import (
+    EMAIL_DELAY_MAX,
+    Digest,
+    NotificationPreference,
+    PendedMessage,
+    PendingNotification,
+)
 from .selectors import email_delays, email_recipients
 
 logger = logging.getLogger(__name__)
 
 _UNSET = object()
+
+# The sweep pends messages whose task was lost this many at a time, and at
+# most this many slices per run, so that one run stays short.
+PEND_SWEEP_SLICE = 500
+PEND_SWEEP_SLICES = 10
 
 
 # --- preferences --------------------------------------------------------
@@ -96,31 +110,19 @@ def email_unsubscribe(*, user):
 
 
 def digest_pend(*, message):
-    """Record ``message`` for each member who should get it by email.
+    """Record ``message``, once, for each member who should get it by email.
 
-    Who: members of the room other than the author, active and with an email
-    address, with email on and the room not muted, and not connected right
-    now. Returns the digests this call opened as ``(id, due_at)`` pairs: the
-    caller schedules their delivery after commit. Messages for users who
-    already have an open digest join it and need nothing scheduled.
+    Who: members of the room other than the author who have not read it,
+    active and with an email address, with email on and the room not muted,
+    and not connected at the moment this runs (in a worker, a moment after
+    the send). A ``PendedMessage`` marker commits with the rows, so a second
+    run for the same message records nothing. Returns the digests this call
+    opened as ``(id, due_at)`` pairs: the caller schedules their delivery.
+    Messages for users who already have an open digest join it.
     """
-    members = set(
-        Membership.objects.filter(room_id=message.room_id)
-        .exclude(user_id=message.author_id)
-        .values_list("user_id", flat=True)
-    )
-    if not members:
+    if PendedMessage.objects.filter(message_id=message.pk).exists():
         return []
-    candidates = email_recipients(members, message.room_id)
-    candidates = set(
-        get_user_model()
-        .objects.filter(pk__in=candidates, is_active=True)
-        .exclude(email="")
-        .values_list("pk", flat=True)
-    )
-    recipients = candidates - online_user_ids(candidates)
-    if not recipients:
-        return []
+    recipients = set() if message.deleted else _missing_now(message)
     try:
         return _pend(message, recipients)
     except IntegrityError:
@@ -129,9 +131,33 @@ def digest_pend(*, message):
         return _pend(message, recipients)
 
 
+def _missing_now(message):
+    """The users who should hear about ``message`` by email, as of now."""
+    members = set(
+        Membership.objects.filter(room_id=message.room_id, last_read_seq__lt=message.seq)
+        .exclude(user_id=message.author_id)
+        .values_list("user_id", flat=True)
+    )
+    if not members:
+        return set()
+    candidates = email_recipients(members, message.room_id)
+    candidates = set(
+        get_user_model()
+        .objects.filter(pk__in=candidates, is_active=True)
+        .exclude(email="")
+        .values_list("pk", flat=True)
+    )
+    return candidates - online_user_ids(candidates)
+
+
 def _pend(message, recipients):
     now = timezone.now()
     with transaction.atomic():
+        # The marker goes first: a concurrent run for the same message (the
+        # task and the sweep) waits here for ours to commit, then finds it.
+        _, created = PendedMessage.objects.get_or_create(message_id=message.pk)
+        if not created or not recipients:
+            return []
         # Locking the open digests stops a delivery from claiming one of them
         # between our read and our insert, which would strand the new row.
         open_digests = {
@@ -165,6 +191,60 @@ def _pend(message, recipients):
         "message %s pending for %s users (%s new digests)", message.pk, len(recipients), len(opened)
     )
     return [(d.pk, d.due_at) for d in opened]
+
+
+def digest_pend_messages(*, message_ids):
+    """``digest_pend`` for each of ``message_ids`` not pended yet; the digests opened.
+
+    Ids of messages that no longer exist are skipped. A message that fails
+    is logged and left without its marker, so the sweep tries it again.
+    """
+    messages = (
+        Message.objects.filter(pk__in=message_ids)
+        .filter(~Exists(PendedMessage.objects.filter(message_id=OuterRef("pk"))))
+        .order_by("pk")
+    )
+    opened = []
+    for message in messages:
+        try:
+            opened += digest_pend(message=message)
+        except Exception:
+            logger.exception("could not pend message %s; the sweep will retry", message.pk)
+    return opened
+
+
+def digest_pend_missed(*, now=None):
+    """Pend recent messages whose pend task never ran; forget markers past the window.
+
+    "Recent" is older than ``NOTIFICATIONS_PEND_GRACE_SECONDS`` (their task
+    has had time to run) and younger than ``NOTIFICATIONS_PEND_WINDOW_SECONDS``.
+    Works through them in slices of ``PEND_SWEEP_SLICE``, at most
+    ``PEND_SWEEP_SLICES`` per call; the next sweep carries on. Returns the
+    digests opened, for the caller to schedule.
+    """
+    now = now or timezone.now()
+    newest = now - timedelta(seconds=settings.NOTIFICATIONS_PEND_GRACE_SECONDS)
+    oldest = now - timedelta(seconds=settings.NOTIFICATIONS_PEND_WINDOW_SECONDS)
+    missed = Message.objects.filter(created_at__gte=oldest, created_at__lte=newest).filter(
+        ~Exists(PendedMessage.objects.filter(message_id=OuterRef("pk")))
+    )
+    opened = []
+    after = 0
+    for _ in range(PEND_SWEEP_SLICES):
+        ids = list(
+            missed.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:PEND_SWEEP_SLICE]
+        )
+        if not ids:
+            break
+        logger.warning("pending %s messages whose pend task never ran", len(ids))
+        opened += digest_pend_messages(message_ids=ids)
+        after = ids[-1]
+    # A marker older than the window belongs to a message the sweep no longer
+    # looks at (the message is older still).
+    PendedMessage.objects.filter(pended_at__lt=oldest).delete()
+    return opened
 
 
 def pending_drop_read(*, user_id, room_id, seq):

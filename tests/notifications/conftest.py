@@ -1,4 +1,4 @@
-"""Helpers for the notification tests: send as a user, then let the batch window close."""
+"""Helpers for the notification tests: send as a user, run the worker's pend, close windows."""
 
 import itertools
 from datetime import timedelta
@@ -8,20 +8,47 @@ from django.core import mail
 from django.utils import timezone
 
 from chat import services as chat
-from notifications import services
+from chatproject import enqueue
+from notifications import services, tasks
 from notifications.models import Digest
+from tests import broker
 
 _client_ids = itertools.count(1)
 
 
+PEND_TASK = "notifications.tasks.digest_pend_messages"
+
+
 @pytest.fixture
-def send():
-    """``send(user, room, body)`` stores a message exactly as a websocket send does."""
+def run_pend_tasks():
+    """``run_pend_tasks()`` runs the pend tasks the receivers published, as a worker would.
+
+    Nothing consumes the suite's broker, so the calls are taken off it and run
+    here. Returns their argument lists.
+    """
+    broker.take(PEND_TASK)  # an earlier test's leftovers name other messages
+
+    def run():
+        assert enqueue.flush(timeout=10)
+        calls = broker.take(PEND_TASK)
+        for args in calls:
+            tasks.digest_pend_messages(*args)
+        return calls
+
+    return run
+
+
+@pytest.fixture
+def send(run_pend_tasks):
+    """``send(user, room, body)`` stores a message exactly as a websocket send does,
+    then runs the pend task that the send published, as the worker does a moment later."""
 
     def send_message(user, room, body):
         message, _ = chat.message_send(
             user=user, room_id=room.pk, body=body, client_id=f"t-{next(_client_ids)}"
         )
+        calls = run_pend_tasks()
+        assert any(message.pk in message_ids for (message_ids,) in calls)
         return message
 
     return send_message

@@ -269,3 +269,79 @@ def test_concurrent_messages_for_one_user_share_one_digest_on_postgresql(live_st
         " 'pending': PendingNotification.objects.filter(digest__status='open').count()}))"
     )
     assert result == {"opened": 1, "digests": 1, "pending": 6}
+
+
+async def test_a_burst_from_daphne_is_pended_by_the_worker_in_one_task_and_emailed_once(
+    live_stack, mailbox
+):
+    stack = live_stack(env={"EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}"})
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from notifications import services\n"
+        f"bob = get_user_model().objects.get(pk={bob['id']})\n"
+        "services.preference_update(user=bob, email_delay_seconds=2)\n"
+        "print(json.dumps(True))"
+    )
+    node = stack.start_daphne()
+    worker = stack.start_worker()
+    a = await WsClient.open(node.ws_url, alice["token"])
+    try:
+        for n in range(20):
+            await a.say(room, f"burst {n}", f"b-{n}")
+        for _ in range(20):
+            await a.expect("message.ack")
+    finally:
+        await a.close()
+
+    (received,) = await mailbox.wait_for(1)
+    assert received["Subject"] == "You missed 20 messages in general"
+    text = received.get_body(("plain",)).get_content()
+    lines = set(text.splitlines())
+    assert all(f"burst {n}" in lines for n in range(20))
+    await asyncio.sleep(3)
+    assert len(mailbox.envelopes) == 1
+    # The receivers in daphne published the twenty ids together, not one task each.
+    pend_tasks = [
+        line
+        for line in worker.output().splitlines()
+        if "notifications.tasks.digest_pend_messages[" in line and "received" in line
+    ]
+    assert 1 <= len(pend_tasks) <= 3
+
+
+async def test_the_workers_beat_sweep_pends_a_message_whose_pend_task_was_lost(
+    live_stack, mailbox, tmp_path
+):
+    stack = live_stack(
+        env={
+            "EMAIL_URL": f"smtp://127.0.0.1:{mailbox.port}",
+            "NOTIFICATIONS_SWEEP_SECONDS": "1",
+            "NOTIFICATIONS_PEND_GRACE_SECONDS": "1",
+        }
+    )
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
+    # A daphne node that died between the commit and publishing the pend task:
+    # the message is stored, and nothing else happened.
+    stack.shell(
+        "import json\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from chat import services as chat, signals\n"
+        "from notifications import services\n"
+        "signals.message_sent.disconnect(dispatch_uid='notifications.pend_digest_on_message_sent')\n"
+        "U = get_user_model()\n"
+        f"services.preference_update(user=U.objects.get(pk={bob['id']}), email_delay_seconds=0)\n"
+        f"chat.message_send(user=U.objects.get(pk={alice['id']}), room_id={room},"
+        " body='did this get lost?', client_id='lost-2')\n"
+        "print(json.dumps(True))"
+    )
+    worker = stack.start_worker("-B", "--schedule", str(tmp_path / "beat-schedule"))
+    (received,) = await mailbox.wait_for(1)
+    assert received["To"] == "bob@example.com"
+    assert "did this get lost?" in received.get_body(("plain",)).get_content()
+    await asyncio.sleep(3)  # later sweeps find the message handled
+    assert len(mailbox.envelopes) == 1
+    assert "pend task never ran" in worker.output()
