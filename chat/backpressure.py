@@ -12,7 +12,14 @@ without bound both ways:
   frame is stamped with its arrival time, so that the consumer's rate limit
   counts frames as they arrive, not as slowly as they are handled.
 
-It also lets the consumer close with 1009 (docs/protocol.md, frames above the
+It also writes the hub's fan-out frames straight to daphne's protocol
+(``scope["chat.write_prepared"]``): a message for a room is framed once, by
+``prepare_frame``, and the same bytes go to every local socket, instead of
+each socket's ASGI send re-encoding and re-framing the same text
+(docs/performance.md). Everything else a consumer sends still goes through
+ASGI.
+
+And it lets the consumer close with 1009 (docs/protocol.md, frames above the
 size limit): autobahn, under daphne, accepts only 1000 and 3000-4999 from
 applications and would turn that close into an internal error (1011).
 """
@@ -21,6 +28,7 @@ import asyncio
 import time
 from functools import partial
 
+from autobahn.websocket.protocol import PreparedMessage
 from django.conf import settings
 
 CLOSE_TOO_BIG = 1009
@@ -40,6 +48,23 @@ def _unsent_bytes(transport):
         # NOTE: a transport of another shape (TLS terminated in daphne, another
         # server) is not measured, and its sockets are not bounded here.
         return 0
+
+
+def prepare_frame(text):
+    """A text frame, encoded and framed once, for ``scope["chat.write_prepared"]``."""
+    # Server frames are not masked; the payload is kept so that a socket that
+    # negotiated compression can still be sent it (autobahn compresses then).
+    return PreparedMessage(
+        text.encode("utf-8"), isBinary=False, applyMask=False, doNotCompress=False
+    )
+
+
+def _write_prepared(protocol, prepared):
+    """Send a prepared frame if the socket is open; False when it is not (nothing sent)."""
+    if protocol.state != protocol.STATE_OPEN:
+        return False
+    protocol.sendPreparedMessage(prepared)
+    return True
 
 
 class _PausingReceiver:
@@ -80,6 +105,9 @@ class BackpressureMiddleware:
         if transport is None:
             return await self.inner(scope, receive, send)
         scope = {**scope, "chat.unsent_bytes": partial(_unsent_bytes, transport)}
+        protocol = send.args[0]
+        if hasattr(protocol, "sendPreparedMessage"):
+            scope["chat.write_prepared"] = partial(_write_prepared, protocol)
         queue = getattr(receive, "__self__", None)
         if isinstance(queue, asyncio.Queue) and hasattr(transport, "pauseProducing"):
             receive = _PausingReceiver(queue, transport).receive

@@ -150,12 +150,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ):
             await asyncio.sleep(0.01)
 
-    async def push(self, text, room_id=None, seq=None):
-        """Called by the hub for every frame this socket should receive."""
+    async def push(self, text, room_id=None, seq=None, prepared=None):
+        """Called by the hub for every frame this socket should receive.
+
+        ``prepared`` is the same frame already framed (``prepare_frame``),
+        shared by every socket the hub delivers it to; under daphne it is
+        written directly, skipping the per-socket ASGI send.
+        """
         if self.closed:
             return
         if self.held is not None:
             self.held.append((text, room_id, seq))
+            return
+        write = self.scope.get("chat.write_prepared")
+        if prepared is not None and write is not None:
+            if not self._too_far_behind():
+                write(prepared)
             return
         await self.send(text_data=text)
 

@@ -27,6 +27,7 @@ from django.conf import settings
 from ops import metrics
 
 from . import fanout, presence, selectors, services
+from .backpressure import prepare_frame
 from .payloads import dumps, message_payload
 
 logger = logging.getLogger(__name__)
@@ -293,9 +294,11 @@ class Hub:
         if seq is not None:
             metrics.fanout_observed(event.get("at"))
             metrics.MESSAGES_DELIVERED.inc(len(self.rooms.get(room_id, ())))
+        text = event["text"]
+        prepared = prepare_frame(text)
         for consumer in list(self.rooms.get(room_id, ())):
             if consumer.user_id != exclude:
-                await consumer.push(event["text"], room_id, seq)
+                await consumer.push(text, room_id, seq, prepared)
 
     async def _refill(self, room_id, last, seq):
         """Deliver the messages the layer lost between ``last`` and ``seq``."""
@@ -308,8 +311,9 @@ class Hub:
                 continue
             self.room_seq[room_id] = message.seq
             text = dumps({"type": "message.new", "message": message_payload(message)})
+            prepared = prepare_frame(text)
             for consumer in list(self.rooms.get(room_id, ())):
-                await consumer.push(text, room_id, message.seq)
+                await consumer.push(text, room_id, message.seq, prepared)
 
     async def _refill_tails(self):
         """Deliver the end of a burst whose events the layer dropped.
@@ -341,12 +345,13 @@ class Hub:
 
     async def _on_presence(self, event):
         user_id, text = event["user"], event["text"]
+        prepared = prepare_frame(text)
         seen = set()
         for room_id in event["rooms"]:
             for consumer in list(self.rooms.get(room_id, ())):
                 if consumer.user_id != user_id and consumer not in seen:
                     seen.add(consumer)
-                    await consumer.push(text)
+                    await consumer.push(text, prepared=prepared)
 
     # --- heartbeat -----------------------------------------------------
 
