@@ -283,10 +283,21 @@ PUSH_WEBPUSH_ALLOWED_HOSTS = env.list(
 )
 PUSH_WEBPUSH_ALLOW_HTTP = env.bool("PUSH_WEBPUSH_ALLOW_HTTP", default=False)
 PUSH_DELIVERY_RETENTION_DAYS = env.int("PUSH_DELIVERY_RETENTION_DAYS", default=14)
+# The push sweep re-enqueues push work whose task was lost, for messages and
+# deliveries younger than the window and older than the grace period (the
+# live task normally finishes first); no push waits for the broker's
+# visibility timeout.
+PUSH_SWEEP_SECONDS = env.int("PUSH_SWEEP_SECONDS", default=60)
+PUSH_SWEEP_GRACE_SECONDS = env.int("PUSH_SWEEP_GRACE_SECONDS", default=60)
+PUSH_SWEEP_WINDOW_SECONDS = env.int("PUSH_SWEEP_WINDOW_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["devices-push-deliveries-prune"] = {
     "task": "devices.tasks.push_deliveries_prune",
     "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["devices-push-sweep"] = {
+    "task": "devices.tasks.push_sweep",
+    "schedule": float(PUSH_SWEEP_SECONDS),
 }
 
 # --- Static files, i18n ---------------------------------------------------

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Device(models.Model):
@@ -73,6 +74,9 @@ class PushDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # While set and in the future, the row is being sent by a live worker.
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When the retry of the task that deferred this push is due; the sweep
+    # leaves a pending row to that retry until then (docs/push.md, "The sweep").
+    retry_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -83,8 +87,38 @@ class PushDelivery(models.Model):
                 fields=["device", "key"], name="push_delivery_unique_device_key"
             )
         ]
-        indexes = [models.Index(fields=["room", "seq"], name="push_delivery_room_seq")]
+        indexes = [
+            models.Index(fields=["room", "seq"], name="push_delivery_room_seq"),
+            # The sweep's search for abandoned pushes: open rows are few, so a
+            # partial index keeps it small whatever the history kept.
+            models.Index(
+                fields=["created_at"],
+                name="push_delivery_open",
+                condition=Q(state__in=["pending", "sending"]),
+            ),
+        ]
         verbose_name_plural = "push deliveries"
 
     def __str__(self):
         return f"{self.key} to device {self.device_id}: {self.state}"
+
+
+class PushDecision(models.Model):
+    """The push task has run for this message (docs/push.md, "The sweep").
+
+    Written by the worker at the end of every run of the message's push task,
+    whatever it decided (nobody to push, all sent, some deferred): from then
+    on, every push the message still owes is an open ``PushDelivery`` row,
+    which the sweep watches. A recent message in a room with devices and no
+    decision lost its task before it ran, and the sweep enqueues it again.
+    Rows are only needed while their message is inside the sweep's window;
+    the hourly prune deletes older ones.
+    """
+
+    # The message's id; not a foreign key, so that a message deleted with its
+    # room never blocks or cascades into this bookkeeping.
+    message_id = models.BigIntegerField(primary_key=True)
+    decided_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"push of message {self.message_id} decided at {self.decided_at:%Y-%m-%d %H:%M:%S}"

@@ -3,7 +3,9 @@
 Every task acknowledges late and is requeued when its worker dies; running
 one twice sends nothing twice (see ``devices.delivery``). Transient provider
 errors are retried with exponential backoff and jitter, never sooner than
-the provider's ``Retry-After``.
+the provider's ``Retry-After``. A task lost anyway (never published, or held
+by a killed worker) is enqueued again by ``push_sweep`` (docs/push.md,
+"The sweep").
 """
 
 import logging
@@ -52,6 +54,7 @@ def _final(task):
 def _retry_deferred(task, result, final):
     if result.deferred and not final:
         countdown = backoff_seconds(task.request.retries, result.retry_after)
+        delivery.push_retry_scheduled(ids=result.deferred_ids, countdown=countdown)
         logger.info(
             "%s%s: retry %s in %.1fs",
             task.name,
@@ -89,3 +92,26 @@ def push_test(self, device_id, nonce):
 def push_deliveries_prune():
     """Beat: forget finished deliveries after ``PUSH_DELIVERY_RETENTION_DAYS``."""
     delivery.push_deliveries_prune(older_than_days=settings.PUSH_DELIVERY_RETENTION_DAYS)
+
+
+@shared_task(ignore_result=True)
+def push_sweep():
+    """Beat, every ``PUSH_SWEEP_SECONDS``: enqueue again the push work whose task was lost."""
+    found = delivery.push_sweep_find()
+    for message_id in found.message_ids:
+        push_message.delay(message_id)
+    for user_id, room_id, seq in found.clears:
+        push_clear.delay(user_id, room_id, seq, None)
+    for device_id, nonce in found.tests:
+        push_test.delay(device_id, nonce)
+    enqueued = len(found.message_ids) + len(found.clears) + len(found.tests)
+    logger.log(
+        logging.INFO if enqueued else logging.DEBUG,
+        "push sweep: %s messages undecided, %s deliveries abandoned; "
+        "enqueued again: %s message, %s clear, %s test tasks",
+        found.undecided,
+        found.abandoned,
+        len(found.message_ids),
+        len(found.clears),
+        len(found.tests),
+    )
