@@ -4,6 +4,8 @@ The worker runs as ``celery -A chatproject worker`` on the embedded
 file-system broker and on Redis; FCM is a local server (standins.py).
 """
 
+import json
+import re
 import socket
 import threading
 import time
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import redis
 
 from tests.live import REDIS_URL, need
 from tests.wsclient import WsClient
@@ -259,3 +262,34 @@ async def test_a_hanging_broker_never_slows_the_websocket(live_stack):
         assert max(latencies) < 0.5, latencies
     finally:
         proxy.stop()
+
+
+def test_a_push_whose_task_never_reached_a_worker_is_sent_by_the_sweep(live_stack):
+    """As if daphne died between commit and publish: the task is gone from the broker."""
+    stack = live_stack(
+        layer="redis", env={"PUSH_SWEEP_SECONDS": "1", "PUSH_SWEEP_GRACE_SECONDS": "1"}
+    )
+    alice, bob = stack.create_user("alice"), stack.create_user("bob")
+    room = stack.create_room("general", alice, [bob])
+    register(stack, (bob, "android", "bob-phone"))
+    message_id = send(stack, alice, room, "lost on the way")
+
+    broker = redis.Redis.from_url(stack.redis_url)
+    lost = [
+        raw
+        for raw in broker.lrange("celery", 0, -1)
+        if json.loads(raw)["headers"]["task"].startswith("devices.tasks.push")
+    ]
+    assert lost, "the send enqueued no push task"
+    for raw in lost:
+        broker.lrem("celery", 0, raw)
+
+    worker = stack.start_worker("-B", "--schedule", str(stack.workdir / "beat"))
+    line = "push (log backend): message to device"
+    wait_until(lambda: line in worker.output())
+    time.sleep(3)  # the next sweeps must find nothing left to send
+    assert worker.output().count(line) == 1
+    assert re.search(
+        r"push sweep: 1 messages undecided, .* enqueued again: 1 message", worker.output()
+    )
+    assert f"push message:{message_id}: 1 sent" in worker.output()

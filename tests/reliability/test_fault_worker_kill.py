@@ -9,6 +9,7 @@ the one provider request and the one SMTP transaction in flight at the kill.
 """
 
 import asyncio
+import re
 import time
 from collections import Counter
 
@@ -122,4 +123,70 @@ async def test_a_worker_killed_mid_push_and_email_loses_nothing_and_repeats_at_m
         assert sum(emails.values()) <= len(RECIPIENTS) + 1, emails
     finally:
         mailbox.controller.stop()
+        fcm.stop()
+
+
+async def test_a_worker_killed_mid_push_is_repaired_by_the_sweep_not_by_broker_redelivery(
+    live_stack, tmp_path
+):
+    """With an hour's visibility timeout, Redis cannot hand the killed task back in time."""
+    need("postgres")
+    need("redis")
+    fcm = FCMStandin(tmp_path)
+    fcm.script.delay = 0.4
+    try:
+        stack = live_stack(
+            db="postgres",
+            layer="redis",
+            env={
+                **{k: str(v) for k, v in fcm.settings().items()},
+                "PUSH_ANDROID_BACKEND": "fcm",
+                "PUSH_TIMEOUT": "2",
+                "PUSH_CLAIM_LEASE": "4",
+                "CELERY_VISIBILITY_TIMEOUT": "3600",
+                "CELERY_RESTORE_INTERVAL": "1",
+                "PUSH_SWEEP_SECONDS": "1",
+                "PUSH_SWEEP_GRACE_SECONDS": "2",
+            },
+        )
+        users, room = populate(stack, ["alice", "bob"])
+        ids = {u["username"]: u["id"] for u in users}
+        stack.shell(
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from devices import services as devices\n"
+            f"bob = get_user_model().objects.get(pk={ids['bob']})\n"
+            f"for token in {DEVICES!r}:\n"
+            "    devices.device_register(user=bob, platform='android', token=token)\n"
+            "print(json.dumps(True))"
+        )
+        first = stack.start_worker(name="first")
+        stack.shell(
+            "import json\n"
+            "from django.contrib.auth import get_user_model\n"
+            "from chat import services\n"
+            f"alice = get_user_model().objects.get(pk={ids['alice']})\n"
+            f"services.message_send(user=alice, room_id={room}, body='standup now', "
+            "client_id='k-1')\n"
+            "print(json.dumps(True))"
+        )
+        await _until(lambda: len(fcm.script.requests) >= 2, 60, "pushes under way")
+        first.kill()
+        assert len(fcm.script.requests) < len(DEVICES), "the batch finished before the kill"
+        log = first.output()
+
+        # One process: the FCM stand-in honours only the OAuth2 token it issued last.
+        second = stack.start_worker("-B", "--schedule", str(tmp_path / "beat"), name="second")
+        await _until(lambda: set(fcm.script.tokens()) == set(DEVICES), 60, "every device pushed")
+        await asyncio.sleep(4)  # anything sent twice would show up now
+
+        pushes = Counter(fcm.script.tokens())
+        assert set(pushes) == set(DEVICES)
+        assert sum(pushes.values()) <= len(DEVICES) + 1, pushes
+        assert list(pushes.values()).count(2) <= 1 and max(pushes.values()) <= 2, pushes
+        # The sweep found the abandoned batch; the broker never handed the task back.
+        assert re.search(r"push sweep: .* enqueued again: 1 message", second.output())
+        [killed_task] = re.findall(r"devices\.tasks\.push_message\[([\w-]+)\] received", log)
+        assert killed_task not in second.output()
+    finally:
         fcm.stop()
