@@ -10,8 +10,9 @@ broker never stalls a send.
 
 message_sent(message)
     A new message was stored (not sent for a repeated ``client_id``).
-    Receivers: ``devices.receivers.push_on_message_sent`` (one indexed query,
-    then a push task for offline members' phones),
+    Receivers: ``devices.receivers.push_on_message_sent`` (no query: the
+    message id joins the next ``devices.tasks.push_messages`` call, which
+    starts a push task for offline members' phones where any have a device),
     ``notifications.receivers.pend_digest_on_message_sent`` (no query: the
     message id joins the next ``notifications.tasks.digest_pend_messages``
     call, which records the missed-message email in a worker),

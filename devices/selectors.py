@@ -12,12 +12,27 @@ def devices_of_user(user):
     return Device.objects.filter(user=user, active=True).order_by("-last_seen_at", "-pk")
 
 
-def room_has_push_devices(*, room_id, exclude_user_id):
-    """Whether any member but ``exclude_user_id`` has an active device (a cheap pre-check)."""
-    return (
-        Device.objects.filter(active=True, user__memberships__room_id=room_id)
-        .exclude(user_id=exclude_user_id)
-        .exists()
+def _others_have_devices():
+    """For a message queryset: a member of its room other than its author has an active device."""
+    return Exists(
+        Device.objects.filter(active=True, user__memberships__room_id=OuterRef("room_id")).exclude(
+            user_id=OuterRef("author_id")
+        )
+    )
+
+
+def messages_to_push(message_ids):
+    """Of ``message_ids``, those that may need a push, in id order.
+
+    Not deleted, and some member other than the author has an active
+    device; who exactly gets a push is ``delivery.push_message_deliver``'s
+    business. One query for a whole coalesced list.
+    """
+    return list(
+        Message.objects.filter(pk__in=list(message_ids), deleted_at=None)
+        .filter(_others_have_devices())
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 
@@ -38,18 +53,15 @@ def messages_without_push_decision(*, created_after, created_before, limit):
 
     Only messages the receiver would have enqueued a task for count: those
     in rooms where a member other than the author has an active device
-    (``room_has_push_devices``), as it stands now; deleted ones push nothing. Oldest first, at most
+    (``messages_to_push``), as it stands now; deleted ones push nothing. Oldest first, at most
     ``limit``; the range scan runs on the messages' ``created_at`` index.
     """
-    others_devices = Device.objects.filter(
-        active=True, user__memberships__room_id=OuterRef("room_id")
-    ).exclude(user_id=OuterRef("author_id"))
     decided = PushDecision.objects.filter(message_id=OuterRef("pk"))
     return list(
         Message.objects.filter(
             created_at__gte=created_after, created_at__lt=created_before, deleted_at=None
         )
-        .filter(~Exists(decided), Exists(others_devices))
+        .filter(~Exists(decided), _others_have_devices())
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )

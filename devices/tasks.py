@@ -15,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from . import delivery
+from . import delivery, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,19 @@ def push_message(self, message_id):
     final = _final(self)
     result = delivery.push_message_deliver(message_id=message_id, final=final)
     _retry_deferred(self, result, final)
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def push_messages(message_ids):
+    """The receiver's hand-off: ``push_message`` for each message that may need a push.
+
+    The receiver enqueues every new message without a query, the ids of a
+    burst in one call (``chatproject.enqueue.enqueue_each``); this decides
+    here, in the worker, which ones concern any device at all. Running it
+    twice enqueues twice, which ``push_message`` makes harmless.
+    """
+    for message_id in selectors.messages_to_push(message_ids):
+        push_message.delay(message_id)
 
 
 @shared_task(**TASK_OPTIONS)

@@ -14,11 +14,16 @@ from django.db import transaction
 
 from chat import services as chat
 from chatproject import enqueue
+from devices import tasks
 from devices.models import PushDelivery
 
 pytestmark = pytest.mark.django_db
 
-PUSH_TASKS = ("devices.tasks.push_message", "devices.tasks.push_clear")
+PUSH_TASKS = (
+    "devices.tasks.push_messages",
+    "devices.tasks.push_message",
+    "devices.tasks.push_clear",
+)
 
 
 def _messages():
@@ -79,7 +84,18 @@ def test_one_task_per_message_however_many_recipients(
         device(user, "android", f"{user.username}-phone")
     with django_capture_on_commit_callbacks(execute=True):
         message = send(alice, room)
+    assert queued("devices.tasks.push_messages") == [[[message.pk]]]
+    tasks.push_messages([message.pk])
     assert queued("devices.tasks.push_message") == [[message.pk]]
+
+
+def test_a_burst_of_messages_is_one_hand_off(
+    queued, device, send, alice, bob, room, django_capture_on_commit_callbacks
+):
+    device(bob, "android", "bob-phone")
+    with django_capture_on_commit_callbacks(execute=True):
+        messages = [send(alice, room) for _ in range(5)]
+    assert queued("devices.tasks.push_messages") == [[[m.pk for m in messages]]]
 
 
 def test_a_rolled_back_send_enqueues_nothing(
@@ -91,16 +107,27 @@ def test_a_rolled_back_send_enqueues_nothing(
             chat.message_send(user=alice, room_id=room.pk, body="never", client_id="rb-1")
             raise RuntimeError("the request failed after the send")
     assert callbacks == []
+    assert queued("devices.tasks.push_messages") == []
     assert queued("devices.tasks.push_message") == []
 
 
-def test_rooms_without_devices_enqueue_nothing(
+def test_rooms_without_devices_start_no_push_task(
     queued, device, send, alice, bob, room, django_capture_on_commit_callbacks
 ):
     device(alice, "android", "only-the-author-has-one")
     with django_capture_on_commit_callbacks(execute=True):
         send(alice, room)
+    [[ids]] = queued("devices.tasks.push_messages")
+    tasks.push_messages(ids)
     assert queued("devices.tasks.push_message") == []
+
+
+def test_deleted_messages_start_no_push_task(queued, device, send, alice, bob, room):
+    device(bob, "android", "bob-phone")
+    kept, gone = send(alice, room), send(alice, room)
+    chat.message_delete(user=alice, message_id=gone.pk)
+    tasks.push_messages([kept.pk, gone.pk])
+    assert queued("devices.tasks.push_message") == [[kept.pk]]
 
 
 def test_reading_pushed_messages_enqueues_one_clear(
