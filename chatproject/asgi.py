@@ -18,6 +18,13 @@ with exit_on_improper_configuration():
     django_asgi_app = get_asgi_application()
 refuse_to_start_if_misconfigured()
 
+import sys  # noqa: E402
+
+from django.conf import settings  # noqa: E402
+
+# Only the web process: it runs a busy event loop and one database thread.
+sys.setswitchinterval(settings.CHAT_SWITCH_INTERVAL)
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 

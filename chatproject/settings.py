@@ -84,7 +84,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so two senders
     # never deadlock upgrading a read lock; the timeout lets them queue.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            # NORMAL: a commit is not flushed to disk on its own; the
+            # write-ahead log is, at each checkpoint. A committed message
+            # survives any crash of the service, but a power cut or an OS
+            # crash may lose the last commits (docs/configuration.md). That
+            # flush per commit held the one database thread at each send.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous="
+            + env.str("SQLITE_SYNCHRONOUS", default="NORMAL")
+            + ";",
+        }
     )
     # A file, not the shared-cache memory database: that one takes table
     # locks that ignore the busy timeout, so concurrent tests would fail.
@@ -201,6 +212,11 @@ CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=5)
 CHAT_RESUME_LIMIT = env.int("CHAT_RESUME_LIMIT", default=500)
 # A socket whose client leaves more than this unread is closed with 4008 (it resumes).
 CHAT_SEND_BUFFER_BYTES = env.int("CHAT_SEND_BUFFER_BYTES", default=4 * 1024 * 1024)
+# How often (seconds) daphne's event loop thread hands the interpreter lock
+# to the database thread when that one wants it back (sys.setswitchinterval;
+# Python's default is 0.005). Shorter, a send's queries stop queueing behind
+# a busy loop after each database call (docs/performance.md).
+CHAT_SWITCH_INTERVAL = env.float("CHAT_SWITCH_INTERVAL", default=0.001)
 # A socket is not read while this many of its frames wait to be handled.
 CHAT_MAX_QUEUED_FRAMES = env.int("CHAT_MAX_QUEUED_FRAMES", default=64)
 # A node refreshes its presence heartbeat every third of this; the users of a
