@@ -89,6 +89,9 @@ class PushDelivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["room", "seq"], name="push_delivery_room_seq"),
+            # Every push task reads its rows by key (one key, many devices);
+            # the unique (device, key) index cannot serve that.
+            models.Index(fields=["key"], name="push_delivery_key"),
             # The sweep's search for abandoned pushes: open rows are few, so a
             # partial index keeps it small whatever the history kept.
             models.Index(
