@@ -326,6 +326,11 @@ def message_delete(*, user, message_id):
 
 
 def message_report(*, user, message_id, reason):
+    """File a report for the moderators; returns ``(report, created)``.
+
+    The reporter's open report on the same message is returned as it is
+    rather than filed twice.
+    """
     if (
         not isinstance(reason, str)
         or not reason.strip()
@@ -334,14 +339,15 @@ def message_report(*, user, message_id, reason):
     ):
         raise BadInput("'reason' must be a non-empty string of at most 500 characters.")
     message = _visible_message(user, message_id)
-    report, _ = Report.objects.get_or_create(
+    report, created = Report.objects.get_or_create(
         message=message,
         reporter=user,
         resolved_at=None,
         defaults={"reason": reason.strip()},
     )
-    logger.info("message %s reported by user %s", message.pk, user.pk)
-    return report
+    if created:
+        logger.info("message %s reported by user %s", message.pk, user.pk)
+    return report, created
 
 
 # --- rooms and memberships ---------------------------------------------

@@ -278,15 +278,22 @@ class MessageView(ChatAPIView):
 class MessageReportView(ChatAPIView):
     @extend_schema(
         summary="Report a message to the moderators",
-        description="Reporting the same message again while the report is open returns it.",
+        description=(
+            "Reporting the same message again while the report is open returns it, with 200."
+        ),
         parameters=[MESSAGE_ID],
         request=s.ReportCreateSerializer,
-        responses={201: s.ReportSerializer, **errors(400, 401, 403, 404, 413, 415)},
+        responses={
+            201: s.ReportSerializer,
+            200: s.ReportSerializer,
+            **errors(400, 401, 403, 404, 413, 415),
+        },
     )
     def post(self, request, message_id):
         message_id = path_id(message_id)
         data = parsed(s.ReportCreateSerializer, request.data)
-        report = services.message_report(
+        report, created = services.message_report(
             user=request.user, message_id=message_id, reason=data["reason"]
         )
-        return Response(s.report_object(report), status=status.HTTP_201_CREATED)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(s.report_object(report), status=code)

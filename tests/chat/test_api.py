@@ -691,6 +691,14 @@ def test_a_member_reports_a_message_for_moderation(api, bob, message):
     assert (report.reporter, report.reason, report.resolved_at) == (bob, "spam", None)
 
 
+def test_reporting_again_returns_the_open_report_with_200(api, bob, message):
+    first = api(bob).post(f"/api/messages/{message.pk}/report/", {"reason": "spam"}, format="json")
+    again = api(bob).post(f"/api/messages/{message.pk}/report/", {"reason": "rude"}, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert Report.objects.get().reason == "spam"
+
+
 @pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": 3}, {"reason": "x" * 501}])
 def test_a_report_needs_a_reason(api, bob, message, body):
     response = api(bob).post(f"/api/messages/{message.pk}/report/", body, format="json")

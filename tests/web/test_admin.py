@@ -121,8 +121,8 @@ def test_resolving_a_report_keeps_the_message_and_delete_and_resolve_removes_it(
 ):
     keep, _ = services.message_send(user=alice, room_id=room.pk, body="fine", client_id="1")
     drop, _ = services.message_send(user=alice, room_id=room.pk, body="rude", client_id="2")
-    first = services.message_report(user=bob, message_id=keep.pk, reason="mistake")
-    second = services.message_report(user=bob, message_id=drop.pk, reason="rude")
+    first, _ = services.message_report(user=bob, message_id=keep.pk, reason="mistake")
+    second, _ = services.message_report(user=bob, message_id=drop.pk, reason="rude")
     client = admin_client(moderator)
 
     queue = client.get("/admin/chat/report/").content.decode()
