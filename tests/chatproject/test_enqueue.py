@@ -91,21 +91,24 @@ def hanging_broker():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(100)
-    yield server.getsockname()[1]
+    yield server
     server.close()
 
 
+@pytest.mark.slow
 def test_the_caller_never_waits_for_a_broker_that_hangs(hanging_broker, caplog):
     app = Celery("enqueue-hang-tests", set_as_current=False)
-    app.conf.broker_url = f"redis://127.0.0.1:{hanging_broker}/0"
-    # When the port closes at the end, give up at once instead of reconnecting.
+    app.conf.broker_url = f"redis://127.0.0.1:{hanging_broker.getsockname()[1]}/0"
+    # When the port closes at the end, give up quickly instead of reconnecting.
     app.conf.task_publish_retry = False
+    app.conf.broker_connection_timeout = 0.2
+    app.conf.broker_transport_options = {"max_retries": 1}
 
     @app.task(name="tests.pend")
     def pend(ids):
         """Stands for a task that takes a list of ids."""
 
-    publisher = Publisher(maxsize=50, attempts=1, name="enqueue-hang-test")
+    publisher = Publisher(maxsize=3, attempts=1, name="enqueue-hang-test")
     publisher.enqueue(pend, [0])  # the thread now waits on the broker for good
     started = time.monotonic()
     with caplog.at_level(logging.ERROR, logger="chatproject.enqueue"):
@@ -117,6 +120,14 @@ def test_the_caller_never_waits_for_a_broker_that_hangs(hanging_broker, caplog):
     assert elapsed < 1.0
     assert not publisher.flush(timeout=0.5)  # nothing could be handed over
     dropped = [r for r in caplog.records if "queue full" in r.getMessage()]
-    # The queue holds 50 calls; the rest of the 2,000 were dropped, each logged.
-    assert 1900 <= len(dropped) <= 2000
+    # The queue holds 3 calls; the rest of the 2,000 were dropped, each logged.
+    assert 1990 <= len(dropped) <= 2000
     assert all(r.levelno == logging.ERROR for r in dropped)
+
+    # The broker goes away for good: the thread gives up on what it holds, logging each.
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="chatproject.enqueue"):
+        hanging_broker.close()
+        assert publisher.flush(timeout=60)
+    gave_up = [r for r in caplog.records if "gave up publishing" in r.getMessage()]
+    assert len(gave_up) >= 2 and all(r.exc_info for r in gave_up)
