@@ -18,6 +18,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from chatproject.admin_ids import BoundedIdsAdmin
+
 from . import services
 from .errors import ChatError
 from .models import Membership, Message, ModerationAction, Report, Room
@@ -246,7 +248,7 @@ class ReportAdmin(admin.ModelAdmin):
 # --- rooms and memberships ----------------------------------------------------
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(BoundedIdsAdmin, admin.TabularInline):
     model = Membership
     extra = 0
     fields = ["user", "role", "muted", "last_read_seq", "joined_at"]
@@ -279,7 +281,7 @@ class MembershipChanges:
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(BoundedIdsAdmin, admin.ModelAdmin):
     list_display = ["name", "kind", "owner", "member_count", "last_seq", "created_at"]
     list_filter = ["kind", "created_at"]
     search_fields = ["name", "owner__username"]
@@ -374,7 +376,7 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(BoundedIdsAdmin, admin.ModelAdmin):
     list_display = ["user", "room", "role", "muted", "last_read_seq", "joined_at"]
     list_filter = ["muted", "role", "room"]
     search_fields = ["user__username", "room__name"]

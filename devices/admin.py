@@ -2,12 +2,14 @@
 
 from django.contrib import admin, messages
 
+from chatproject.admin_ids import BoundedIdsAdmin
+
 from . import services
 from .models import Device, PushDelivery
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(BoundedIdsAdmin, admin.ModelAdmin):
     list_display = ["id", "user", "platform", "short_token", "active", "last_seen_at", "created_at"]
     list_filter = ["platform", "active"]
     search_fields = ["user__username", "user__email", "device_id", "=token"]

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from chat.models import Membership
+from chatproject.admin_ids import BoundedIdsAdmin
 
 from .models import Digest, NotificationPreference, PendingNotification
 
@@ -29,7 +30,7 @@ class NotificationPreferenceForm(forms.ModelForm):
 
 
 @admin.register(NotificationPreference)
-class NotificationPreferenceAdmin(admin.ModelAdmin):
+class NotificationPreferenceAdmin(BoundedIdsAdmin, admin.ModelAdmin):
     form = NotificationPreferenceForm
     list_display = ["user", "push", "email", "email_delay_seconds"]
     list_filter = ["push", "email"]

@@ -5,6 +5,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from chat import services as chat
+from notifications.models import NotificationPreference
 
 URL = "/api/me/notifications/"
 
@@ -181,3 +182,15 @@ def test_the_settings_page_refuses_rooms_that_do_not_exist(client, alice, room):
             "/notifications/settings/", {"email_delay_seconds": "60", "muted_rooms": [bad]}
         )
         assert response.status_code == 400 and b'role="alert"' in response.content
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999999", "-1", "x"])
+def test_the_admin_refuses_ids_out_of_range_with_a_form_error(client, make_user, alice, bad):
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    form = {"user": alice.pk, "push": "on", "email_delay_seconds": "60"}
+    url = "/admin/notifications/notificationpreference/add/"
+    for field in ({"muted_rooms": [bad]}, {"user": bad}):
+        response = client.post(url, {**form, **field})
+        assert response.status_code == 200 and b"Select a valid choice" in response.content
+    assert not NotificationPreference.objects.exists()

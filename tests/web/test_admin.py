@@ -261,3 +261,17 @@ async def test_a_room_created_in_the_admin_appears_for_its_owner_at_once(connect
     assert joined["room"]["name"] == "announcements"
     room = await Room.objects.aget(name="announcements")
     assert room.owner_id == bob.pk
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999999", "0", "x"])
+def test_admin_relation_fields_refuse_ids_out_of_range_with_a_form_error(make_user, alice, bad):
+    root = admin_client(make_user("root", is_staff=True, is_superuser=True))
+    room = services.room_create(owner=alice, name="ops", member_ids=[])
+    refused = [
+        root.post("/admin/chat/room/add/", {"name": "new", "owner": bad}),
+        root.post("/admin/chat/membership/add/", {"user": bad, "room": room.pk, "role": "member"}),
+        root.post("/admin/chat/membership/add/", {"user": alice.pk, "room": bad, "role": "member"}),
+    ]
+    assert [r.status_code for r in refused] == [200, 200, 200]
+    assert all(b"Select a valid choice" in r.content for r in refused)
+    assert Room.objects.count() == 1 and Membership.objects.count() == 1
