@@ -20,6 +20,9 @@ from rest_framework.test import APIClient
 
 from chat import services
 from chat.models import Message
+from chatproject import enqueue
+from notifications.tasks import digest_pend_messages
+from tests import broker
 
 pytestmark = [pytest.mark.reliability, pytest.mark.django_db]
 
@@ -234,6 +237,12 @@ def test_xss_payloads_are_escaped_in_the_digest_email(world, django_capture_on_c
         services.message_send(
             user=world["users"]["alice"], room_id=world["room"].pk, body=XSS, client_id="x"
         )
+    # What the worker does with the receiver's hand-off: pend the message.
+    assert enqueue.flush(timeout=10)
+    calls = broker.take("notifications.tasks.digest_pend_messages")
+    assert calls
+    for (message_ids,) in calls:
+        digest_pend_messages(message_ids)
     later = timezone.now() + timedelta(days=2)
     notifications.digest_sweep(now=later)
     notifications.digest_sweep(now=later + timedelta(seconds=120))
