@@ -49,6 +49,21 @@ def get_hub():
     return hub
 
 
+def _raise_if_cancelling():
+    """Honour a cancellation that a library below swallowed.
+
+    redis-py can lose a cancellation that lands while a blocking BRPOP
+    returns (redis/redis-py#2028); channels_redis then hands back the
+    message as if nothing happened, about one cancel in ten under traffic.
+    A loop that kept going would hang every shutdown that waits for it.
+    The task still counts the request (``Task.cancelling``), so it is read
+    there. Remove once the layer below propagates every cancellation.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Hub:
     def __init__(self):
         self.layer = get_channel_layer()
@@ -88,10 +103,23 @@ class Hub:
             fanout.set_publisher(self._loop, self.enqueue_publish)
             logger.info("hub %s started on node %s", self.channel, presence.NODE_NAME)
 
-    async def stop(self):
-        for task in self._tasks:
-            task.cancel()
+    async def stop(self, timeout=5.0):
+        """Let the sends and publishes in flight finish, then cancel the loops and wait for them.
+
+        Waiting matters: a loop that outlived its cancel would hang the
+        event loop's close (see ``_raise_if_cancelling``).
+        """
+        busy = [t for t in (self._sending, self._publishing) if t is not None and not t.done()]
+        if busy:
+            await asyncio.wait(busy, timeout=timeout)
+        tasks = [*self._tasks, *busy]
         self._tasks = []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=timeout)
+            for task in stuck:
+                logger.error("hub task %s did not stop when cancelled", task.get_name())
 
     def local_sockets(self):
         """Every consumer this hub delivers to (a graceful restart closes them, ops.shutdown)."""
@@ -255,10 +283,14 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                _raise_if_cancelling()
                 logger.warning("channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            # The event came back although the hub is stopping: stop anyway,
+            # and the clients repair by seq what it would have delivered.
+            _raise_if_cancelling()
             try:
                 await self.dispatch(event)
             except asyncio.CancelledError:
@@ -366,6 +398,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                _raise_if_cancelling()
                 logger.warning("presence heartbeat failed", exc_info=True)
             await self._resubscribe()
             try:

@@ -149,6 +149,10 @@ async def connect():
             await client.close()
         except BaseException:  # already closed by the test or the server
             pass
+    # Stopped here, on its own loop, so that the loop's close finds nothing left to cancel.
+    hub = hub_module._hubs.get(asyncio.get_running_loop())
+    if hub is not None:
+        await hub.stop()
 
 
 @pytest.fixture
