@@ -252,17 +252,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             frame["client_id"] = client_id
         await self.send(text_data=dumps(frame))
 
-    def _member_room(self, frame):
+    async def _member_room(self, frame):
         room_id = services.require_id(frame.get("room"), "room")
+        await self._learn_rooms([room_id])
         if room_id not in self.rooms:
             raise NotMember()
         return room_id
+
+    async def _learn_rooms(self, room_ids):
+        """Join locally any of these rooms the database says the user is in.
+
+        The rooms a socket knows come from ``hello`` and then from the hub's
+        "joined" events, which travel through the channel layer; a client that
+        creates a room over REST and sends at once can beat its event here.
+        Asking the database only for a room this socket does not know keeps
+        the hot path off it, and a refusal stays ``not_member``.
+        """
+        unknown = [room_id for room_id in room_ids if room_id not in self.rooms]
+        if not unknown:
+            return
+        joined = await database_sync_to_async(selectors.member_last_seqs)(self.user_id, unknown)
+        for room_id, last_seq in joined.items():
+            await self.hub.join_room(self, room_id, last_seq)
 
     async def on_message_send(self, frame):
         body, client_id = frame.get("body"), frame.get("client_id")
         services.validate_client_id(client_id)
         services.validate_body(body)
-        room_id = self._member_room(frame)
+        room_id = await self._member_room(frame)
         message, created = await self.hub.message_send(
             user=self.user, room_id=room_id, body=body, client_id=client_id
         )
@@ -279,13 +296,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_message_read(self, frame):
         seq = services.require_seq(frame.get("seq"))
-        room_id = self._member_room(frame)
+        room_id = await self._member_room(frame)
         await database_sync_to_async(services.message_read)(
             user=self.user, room_id=room_id, seq=seq
         )
 
     async def on_typing(self, frame):
-        room_id = self._member_room(frame)
+        room_id = await self._member_room(frame)
         text = services.typing_notify(user=self.user, room_id=room_id)
         await self.hub.publish_room(room_id, text, exclude_user=self.user_id)
 
@@ -298,6 +315,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 19):
                 raise BadInput("'rooms' keys must be room ids.")
             parsed[int(key)] = services.require_seq(last_seq, "rooms")
+        await self._learn_rooms(list(parsed))
         unknown = sorted(r for r in parsed if r not in self.rooms)
         if unknown:
             await self.error("not_member", f"Not a member of rooms {unknown}; they were skipped.")

@@ -159,6 +159,10 @@ class Hub:
         for room_id in list(consumer.rooms):
             await self._remove_from_room(consumer, room_id)
 
+    async def join_room(self, consumer, room_id, last_seq):
+        """Deliver the room to consumer from now on (a membership it learned of first-hand)."""
+        await self._add_to_room(consumer, room_id, last_seq)
+
     async def _add_to_room(self, consumer, room_id, last_seq):
         consumer.rooms.add(room_id)
         local = self.rooms[room_id]

@@ -49,6 +49,15 @@ def membership_for(user, room_id):
     return Membership.objects.filter(user=user, room_id=room_id).select_related("room").first()
 
 
+def member_last_seqs(user_id, room_ids):
+    """``{room id: newest seq}`` of those rooms the user is a member of, in one query."""
+    return dict(
+        Membership.objects.filter(user_id=user_id, room_id__in=list(room_ids)).values_list(
+            "room_id", "room__last_seq"
+        )
+    )
+
+
 def member_room(user, room_id):
     """The room if the user is a member of it, else None."""
     return Room.objects.filter(pk=room_id, memberships__user=user).first()

@@ -4,7 +4,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat import services
-from chat.models import Message
+from chat.models import Membership, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,6 +255,33 @@ async def test_a_member_added_while_connected_joins_the_room_at_once(connect, al
     a = await connect(alice)
     await a.say(room.pk, "welcome carol", "w")
     assert (await c.expect("message.new"))["message"]["body"] == "welcome carol"
+
+
+async def test_a_membership_whose_joined_event_is_still_on_its_way_is_honoured(
+    connect, alice, carol, room
+):
+    a, c = await connect(alice), await connect(carol)
+    assert c.hello["rooms"] == []
+    # Stored without its event, as when a client creates a room over REST and
+    # sends before the channel layer has brought "joined" to its socket's node.
+    await database_sync_to_async(Membership.objects.create)(room=room, user=carol)
+    await a.say(room.pk, "before", "b")
+    await a.expect("message.ack")
+
+    await c.send(type="typing", room=room.pk)
+    assert (await a.expect("typing"))["user"]["id"] == carol.pk
+    await c.send(type="resume", rooms={str(room.pk): 0})
+    assert (await c.expect("message.new"))["message"]["body"] == "before"
+    assert (await c.expect("resume.done"))["rooms"] == {str(room.pk): 1}
+    await c.send(type="message.read", room=room.pk, seq=1)
+    assert (await a.expect("read"))["user"]["id"] == carol.pk
+    await c.say(room.pk, "first words", "c-1")
+    assert (await c.expect("message.ack"))["message"]["seq"] == 2
+    new = await a.expect("message.new", where=lambda f: f["message"]["seq"] == 2)
+    assert new["message"]["body"] == "first words"
+    await a.say(room.pk, "welcome", "w")
+    new = await c.expect("message.new", where=lambda f: f["message"]["seq"] == 3)
+    assert new["message"]["body"] == "welcome"
 
 
 async def test_a_removed_member_stops_receiving_the_room_at_once(connect, alice, bob, room):
