@@ -433,7 +433,9 @@
       if (message.author.id === me.id) room.lastReadSeq = Math.max(room.lastReadSeq, message.seq);
     }
     stopTyping(room, message.author.id);
-    if (room.loaded && (message.seq > room.floor || isUpdate)) {
+    // While the first page is on its way, keep what the socket brings too:
+    // the page may have been read before this message was stored.
+    if ((room.loaded || room.loading) && (message.seq > room.floor || isUpdate)) {
       storeMessage(room, message);
       advance(room);
     }
@@ -606,7 +608,9 @@
     try {
       const data = await api("GET", `/api/rooms/${room.id}/messages/?limit=${PAGE}`);
       const results = data.results;
-      room.floor = results.length ? results[0].seq - 1 : room.lastSeq;
+      // An empty newest page means the room had no messages when it was read;
+      // whatever the socket delivered since then lies above the floor.
+      room.floor = results.length ? results[0].seq - 1 : 0;
       room.synced = room.floor;
       // Keep what the socket delivered while the page was on its way.
       const live = [...room.msgs.values()].filter((m) => m.seq > room.floor);

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.live import REQUIRE_SERVICES
 
@@ -160,6 +161,23 @@ class ChatPage:
         return self.page.locator("#message-list li[data-seq] .body").all_text_contents()
 
     def wait_for_body(self, text, timeout=20_000):
-        self.page.locator("#message-list li[data-seq] .body", has_text=text).first.wait_for(
-            timeout=timeout
-        )
+        try:
+            self.page.locator("#message-list li[data-seq] .body", has_text=text).first.wait_for(
+                timeout=timeout
+            )
+        except PlaywrightTimeoutError:
+            raise AssertionError(f"{text!r} never shown as stored; {self.state()}") from None
+
+    def state(self):
+        """What the page shows and holds, for a failure message."""
+        return self.page.evaluate(
+            """() => ({
+                connection: document.getElementById("conn-dot")?.dataset.state,
+                title: document.getElementById("room-title")?.textContent,
+                url: location.href,
+                list: [...document.querySelectorAll("#message-list li")].map(
+                    (li) => [li.className, li.dataset.seq, li.textContent.slice(0, 80)]),
+                note: document.getElementById("typing")?.textContent,
+                outbox: Object.entries(localStorage).filter(([k]) => k.includes("outbox")),
+            })"""
+        ) | {"errors": self.errors}

@@ -1,6 +1,7 @@
 """The chat page in headless Chromium against a live daphne: what people see."""
 
 import json
+import re
 import time
 
 import pytest
@@ -446,6 +447,33 @@ def test_starting_a_direct_chat_and_creating_a_room_reach_the_other_person_at_on
     a.page.wait_for_selector('#room-title:text-is("# plans")')
     b.page.wait_for_selector('#group-list .room-item:has-text("plans")')
     assert not a.errors and not b.errors
+
+
+def test_a_message_acked_while_the_rooms_history_loads_is_shown(site, browser):
+    # The race CI caught: the history page is read before the message is
+    # stored, and reaches the page after the message's ack.
+    stack, node = site()
+    alice, _, room = two_users(stack)
+    held = []
+
+    def hold(route):
+        held.append((route, route.fetch()))
+
+    context = browser()
+    context.route(re.compile(r"/api/rooms/\d+/messages/"), hold)
+    a = ChatPage.login(context, node.base_url, alice, path=f"/?room={room}")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        a.page.wait_for_timeout(50)
+    assert held, "the page never asked for the room's history"
+    a.send("sent while the history loads")
+    a.page.wait_for_selector("#message-list li.pending", state="detached")  # acked
+    for route, response in held:
+        route.fulfill(response=response)
+    context.unroute(re.compile(r"/api/rooms/\d+/messages/"))
+
+    a.wait_for_body("sent while the history loads")
+    assert a.bodies() == ["sent while the history loads"] and not a.errors
 
 
 def send_as(stack, user, room, bodies, prefix):
