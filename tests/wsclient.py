@@ -81,5 +81,18 @@ class WsClient:
             key=lambda m: m["seq"],
         )
 
+    def held(self, room):
+        """The room's messages as a client following the contract holds them.
+
+        The contract's clients apply ``message.new`` by seq and ignore a seq
+        they already hold: a live frame can race a ``resume`` replay of the
+        same message. Two copies of one seq must be the same message.
+        """
+        held = {}
+        for message in self.messages(room):
+            first = held.setdefault(message["seq"], message)
+            assert first == message, f"two different messages for seq {message['seq']}"
+        return [held[seq] for seq in sorted(held)]
+
     async def close(self):
         await self.ws.close()
