@@ -254,9 +254,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _member_room(self, frame):
         room_id = services.require_id(frame.get("room"), "room")
-        await self._learn_rooms([room_id])
         if room_id not in self.rooms:
-            raise NotMember()
+            await self._learn_rooms([room_id])
+            if room_id not in self.rooms:
+                raise NotMember()
         return room_id
 
     async def _learn_rooms(self, room_ids):

@@ -56,12 +56,18 @@ def _raise_if_cancelling():
     returns (redis/redis-py#2028); channels_redis then hands back the
     message as if nothing happened, about one cancel in ten under traffic.
     A loop that kept going would hang every shutdown that waits for it.
-    The task still counts the request (``Task.cancelling``), so it is read
-    there. Remove once the layer below propagates every cancellation.
+    The task still counts the request (``Task.cancelling``), so each of the
+    hub's loops reads it once a turn. Remove once the layer below propagates
+    every cancellation.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def _settle(task, timeout):
+    if task is not None and not task.done():
+        await asyncio.wait([task], timeout=timeout)
 
 
 class Hub:
@@ -109,10 +115,10 @@ class Hub:
         Waiting matters: a loop that outlived its cancel would hang the
         event loop's close (see ``_raise_if_cancelling``).
         """
-        busy = [t for t in (self._sending, self._publishing) if t is not None and not t.done()]
-        if busy:
-            await asyncio.wait(busy, timeout=timeout)
-        tasks = [*self._tasks, *busy]
+        await _settle(self._sending, timeout)
+        # Read after the batch settled: a batch that finishes starts its publish.
+        await _settle(self._publishing, timeout)
+        tasks = [t for t in (*self._tasks, self._sending, self._publishing) if t is not None]
         self._tasks = []
         for task in tasks:
             task.cancel()
@@ -147,7 +153,7 @@ class Hub:
         if len(sockets) == 1:
             await self._subscribe(fanout.user_group(consumer.user_id))
         for room_id, last_seq in room_seqs.items():
-            await self._add_to_room(consumer, room_id, last_seq)
+            await self.join_room(consumer, room_id, last_seq)
 
     async def detach(self, consumer):
         sockets = self.users.get(consumer.user_id)
@@ -160,10 +166,7 @@ class Hub:
             await self._remove_from_room(consumer, room_id)
 
     async def join_room(self, consumer, room_id, last_seq):
-        """Deliver the room to consumer from now on (a membership it learned of first-hand)."""
-        await self._add_to_room(consumer, room_id, last_seq)
-
-    async def _add_to_room(self, consumer, room_id, last_seq):
+        """Deliver the room to consumer from now on."""
         consumer.rooms.add(room_id)
         local = self.rooms[room_id]
         local.add(consumer)
@@ -281,20 +284,17 @@ class Hub:
     async def _receive_loop(self):
         delay = 0.1
         while True:
+            _raise_if_cancelling()
             try:
                 event = await self.layer.receive(self.channel)
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
             except Exception:
-                _raise_if_cancelling()
                 logger.warning("channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            # The event came back although the hub is stopping: stop anyway,
-            # and the clients repair by seq what it would have delivered.
-            _raise_if_cancelling()
             try:
                 await self.dispatch(event)
             except asyncio.CancelledError:
@@ -370,7 +370,7 @@ class Hub:
         action, room_id = event["action"], event.get("room")
         for consumer in list(self.users.get(event["user"], ())):
             if action == "joined":
-                await self._add_to_room(consumer, room_id, event.get("seq") or 0)
+                await self.join_room(consumer, room_id, event.get("seq") or 0)
             elif action == "left":
                 await self._remove_from_room(consumer, room_id)
             elif action == "close":
@@ -394,6 +394,7 @@ class Hub:
     async def _heartbeat_loop(self):
         interval = max(settings.CHAT_PRESENCE_EXPIRY / 3, 1)
         while True:
+            _raise_if_cancelling()
             await asyncio.sleep(interval)
             try:
                 gone = await database_sync_to_async(presence.node_heartbeat)()
@@ -402,7 +403,6 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                _raise_if_cancelling()
                 logger.warning("presence heartbeat failed", exc_info=True)
             await self._resubscribe()
             try:

@@ -460,7 +460,8 @@ def test_a_message_acked_while_the_rooms_history_loads_is_shown(site, browser):
         held.append((route, route.fetch()))
 
     context = browser()
-    context.route(re.compile(r"/api/rooms/\d+/messages/"), hold)
+    history = re.compile(r"/api/rooms/\d+/messages/")
+    context.route(history, hold)
     a = ChatPage.login(context, node.base_url, alice, path=f"/?room={room}")
     deadline = time.monotonic() + 10
     while not held and time.monotonic() < deadline:
@@ -470,7 +471,7 @@ def test_a_message_acked_while_the_rooms_history_loads_is_shown(site, browser):
     a.page.wait_for_selector("#message-list li.pending", state="detached")  # acked
     for route, response in held:
         route.fulfill(response=response)
-    context.unroute(re.compile(r"/api/rooms/\d+/messages/"))
+    context.unroute(history)
 
     a.wait_for_body("sent while the history loads")
     assert a.bodies() == ["sent while the history loads"] and not a.errors
