@@ -63,7 +63,40 @@ def _write_prepared(protocol, prepared):
     """Send a prepared frame if the socket is open; False when it is not (nothing sent)."""
     if protocol.state != protocol.STATE_OPEN:
         return False
+    if protocol._perMessageCompress is None and not protocol.send_queue:
+        if _write_now(protocol.transport, prepared.payloadHybi):
+            return True
     protocol.sendPreparedMessage(prepared)
+    return True
+
+
+def _write_now(transport, data):
+    """Hand ``data`` to the kernel at once when Twisted holds nothing unsent for the socket.
+
+    Twisted's ``write`` always buffers and waits for the socket to be
+    writable: per frame and socket, two epoll changes and a turn of the
+    reactor, which profiling found costlier than the send itself. Writing
+    only when nothing is buffered keeps the order of the bytes; what the
+    kernel does not take goes through Twisted as before. False when the
+    transport is not a plain TCP one (nothing written).
+    """
+    try:
+        idle = (
+            transport.connected
+            and not transport._writeDisconnected
+            and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+        )
+        write_some = transport.writeSomeData
+    except AttributeError:
+        return False
+    if not idle:
+        return False
+    sent = write_some(data)
+    if isinstance(sent, Exception):
+        sent = 0  # Twisted finds the same error on its own write and closes the socket
+    if sent < len(data):
+        transport.write(data[sent:])
     return True
 
 

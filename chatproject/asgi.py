@@ -18,20 +18,14 @@ with exit_on_improper_configuration():
     django_asgi_app = get_asgi_application()
 refuse_to_start_if_misconfigured()
 
-import sys  # noqa: E402
-
-from django.conf import settings  # noqa: E402
-
-# Only the web process: it runs a busy event loop and one database thread.
-sys.setswitchinterval(settings.CHAT_SWITCH_INTERVAL)
-
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chat.auth import WebsocketAuthMiddleware  # noqa: E402
 from chat.backpressure import BackpressureMiddleware  # noqa: E402
 from chat.consumers import ChatConsumer  # noqa: E402
-from ops import shutdown  # noqa: E402
+from ops import runtime, shutdown  # noqa: E402
 from ops.asgi import ConnectionIdMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -48,3 +42,6 @@ application = ProtocolTypeRouter(
 
 # SIGTERM drains the node: sockets close with 1012, then daphne exits.
 shutdown.install()
+
+# Last, once everything is loaded (ops.runtime).
+runtime.tune_web_process(settings)

@@ -217,6 +217,9 @@ CHAT_SEND_BUFFER_BYTES = env.int("CHAT_SEND_BUFFER_BYTES", default=4 * 1024 * 10
 # Python's default is 0.005). Shorter, a send's queries stop queueing behind
 # a busy loop after each database call (docs/performance.md).
 CHAT_SWITCH_INTERVAL = env.float("CHAT_SWITCH_INTERVAL", default=0.001)
+# daphne freezes the objects it loaded at startup out of the garbage
+# collector's full passes (ops/runtime.py, docs/performance.md).
+CHAT_GC_FREEZE = env.bool("CHAT_GC_FREEZE", default=True)
 # A socket is not read while this many of its frames wait to be handled.
 CHAT_MAX_QUEUED_FRAMES = env.int("CHAT_MAX_QUEUED_FRAMES", default=64)
 # A node refreshes its presence heartbeat every third of this; the users of a

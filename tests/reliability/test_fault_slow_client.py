@@ -8,6 +8,7 @@ again, reconnects and repairs its gap with ``resume``.
 """
 
 import asyncio
+import json
 import socket
 import statistics
 
@@ -99,3 +100,53 @@ async def test_a_client_that_stops_reading_is_cut_off_others_keep_latency_and_it
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_a_client_that_reads_slower_than_the_room_gets_every_frame_intact_in_order(
+    live_stack,
+):
+    """Fan-out frames go to the kernel at once while Twisted holds nothing for the
+    socket, and through Twisted's buffer once the kernel's is full
+    (``chat.backpressure._write_now``). A client that reads slower than the
+    room sends makes the server switch between the two all the time; the
+    bytes must stay in order, so every frame parses and the messages arrive
+    by seq with none missing.
+    """
+    stack = live_stack(
+        env={
+            "CHAT_SEND_BUFFER_BYTES": str(64 * 1024 * 1024),  # buffer, never cut off
+            "CHAT_RATE_PER_SECOND": "2000",
+            "CHAT_RATE_BURST": "2000",
+        }
+    )
+    users, room = populate(stack, ["alice", "slow"])
+    node = stack.start_daphne()
+    alice = await Peer("alice", users[0]["token"]).connect(node.ws_url)
+    slow = await _stalled_socket(node.ws_url, users[1]["token"])
+    total = 500  # about 8 MB: well beyond the kernel's buffers for the small receive window
+    seqs = []
+
+    async def read_slowly():
+        assert json.loads(await slow.recv())["type"] == "hello"
+        while not seqs or seqs[-1] < total:
+            frame = json.loads(await asyncio.wait_for(slow.recv(), 30))
+            if frame["type"] == "message.new":
+                message = frame["message"]
+                assert message["body"].startswith(f"{message['seq']} "), message["seq"]
+                seqs.append(message["seq"])
+            await asyncio.sleep(0.005)
+
+    reader = asyncio.create_task(read_slowly())
+    try:
+        for n in range(1, total + 1):
+            await alice.say(room, f"{n} {BODY}", f"m{n}")
+            if n % 50 == 0:
+                await alice.acked(f"m{n}", timeout=60)
+        await asyncio.wait_for(reader, 120)
+        assert seqs == list(range(1, total + 1))
+        assert "closing a slow socket" not in node.output()
+        assert node.alive()
+    finally:
+        reader.cancel()
+        await alice.close()
+        await slow.close()
