@@ -17,7 +17,7 @@ from django.utils import timezone
 from ops import metrics
 
 from . import fanout, presence, selectors, signals
-from .errors import BadInput, Conflict, Forbidden, Muted, NotFound, NotMember, TooLong
+from .errors import BadInput, ChatError, Conflict, Forbidden, Muted, NotFound, NotMember, TooLong
 from .models import Membership, Message, ModerationAction, Report, Room
 from .payloads import dumps, message_payload, room_payload, user_payload
 
@@ -178,19 +178,25 @@ def _validate_send(room_id, body, client_id):
     validate_client_id(client_id)
 
 
+def _insert_send(user, room_id, body, client_id):
+    """The writes of one send, in the caller's transaction; publishes after its commit."""
+    seq = _next_seq(user, room_id)
+    message = Message.objects.create(
+        room_id=room_id, seq=seq, author=user, body=body, client_id=client_id
+    )
+    # Sending implies having read the room up to one's own message.
+    Membership.objects.filter(user=user, room_id=room_id, last_read_seq__lt=seq).update(
+        last_read_seq=seq
+    )
+    transaction.on_commit(partial(_after_send, message))
+    return message
+
+
 def _store_send(user, room_id, body, client_id):
     """Store the message in a savepoint; a repeated ``client_id`` returns the stored one."""
     try:
         with transaction.atomic():
-            seq = _next_seq(user, room_id)
-            message = Message.objects.create(
-                room_id=room_id, seq=seq, author=user, body=body, client_id=client_id
-            )
-            # Sending implies having read the room up to one's own message.
-            Membership.objects.filter(user=user, room_id=room_id, last_read_seq__lt=seq).update(
-                last_read_seq=seq
-            )
-            transaction.on_commit(partial(_after_send, message))
+            message = _insert_send(user, room_id, body, client_id)
     except IntegrityError:
         # The (author, room, client_id) constraint: a repeat, or the same send
         # racing itself. The savepoint gave the seq back.
@@ -198,7 +204,7 @@ def _store_send(user, room_id, body, client_id):
         if existing is None:
             raise
         return existing, False
-    logger.debug("message %s stored in room %s as seq %s", message.pk, room_id, seq)
+    logger.debug("message %s stored in room %s as seq %s", message.pk, room_id, message.seq)
     return message, True
 
 
@@ -220,14 +226,46 @@ def message_send_batch(*, sends):
     """Several ``message_send`` calls (dicts of its arguments) in one transaction.
 
     One commit, so one disk flush, serves them all (docs/performance.md).
-    Each send runs in its own savepoint: one that fails leaves the others
-    stored. Returns, in order, ``(message, created)`` or the exception that
-    send raised. Messages are published after the commit, in order.
+    Returns, in order, ``(message, created)`` or the exception that send
+    raised; one send that fails leaves the others stored. Messages are
+    published after the commit, in order.
 
-    Unlike ``message_send`` there is no lookup for a repeated ``client_id``
-    first: repeats are rare on a live socket, and the unique constraint
-    catches them inside the savepoint, so each send costs one query fewer.
+    A refused send (bad input, not a member, muted) writes nothing, so the
+    batch first runs without a savepoint per send: on PostgreSQL that is
+    two round trips fewer per message. A send that fails in the database
+    (a repeated ``client_id`` hitting the unique constraint aborts the
+    transaction), or any unexpected error, rolls that attempt back and the
+    batch runs again, each send in its own savepoint. Unlike
+    ``message_send`` there is no lookup for a repeated ``client_id`` first:
+    repeats are rare on a live socket, and the constraint catches them.
     """
+    try:
+        return _send_batch_at_once(sends)
+    except Exception as exc:
+        # Rolled back whole, publishing nothing; now one savepoint each, so
+        # that only the send at fault fails.
+        logger.debug(
+            "a batch of %s sends failed at once (%s); again with savepoints",
+            len(sends),
+            type(exc).__name__,
+        )
+        return _send_batch_with_savepoints(sends)
+
+
+def _send_batch_at_once(sends):
+    results = []
+    with transaction.atomic():
+        for kwargs in sends:
+            try:
+                _validate_send(kwargs["room_id"], kwargs["body"], kwargs["client_id"])
+                results.append((_insert_send(**kwargs), True))
+            except ChatError as exc:
+                # Raised before the send wrote anything: the transaction is intact.
+                results.append(exc)
+    return results
+
+
+def _send_batch_with_savepoints(sends):
     results = []
     with transaction.atomic():
         for kwargs in sends:

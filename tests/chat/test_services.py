@@ -157,3 +157,84 @@ def test_a_direct_room_is_created_once_per_pair(alice, bob):
     assert set(first.members.values_list("username", flat=True)) == {"alice", "bob"}
     with pytest.raises(BadInput):
         services.room_direct(user=alice, other_id=alice.pk)
+
+
+# --- batches (the websocket path: chat.hub groups the sends of one moment) ---
+
+
+@pytest.fixture
+def sent_seqs():
+    seqs = []
+    signals.message_sent.connect(
+        lambda message, **kw: seqs.append(message.seq), weak=False, dispatch_uid="test-batch"
+    )
+    yield seqs
+    signals.message_sent.disconnect(dispatch_uid="test-batch")
+
+
+def _send(user, room, client_id, body="hi"):
+    return {"user": user, "room_id": room.pk, "body": body, "client_id": client_id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_stores_the_good_sends_and_returns_each_refusal_in_its_place(
+    alice, bob, carol, room, sent_seqs
+):
+    Membership.objects.filter(user=bob, room=room).update(muted=True)
+    results = services.message_send_batch(
+        sends=[
+            _send(alice, room, "a1"),
+            _send(bob, room, "b1"),  # muted
+            _send(carol, room, "c1"),  # not a member
+            _send(alice, room, "a2", body="   "),  # blank
+            _send(alice, room, "a3"),
+        ]
+    )
+    assert [type(r).__name__ for r in results] == [
+        "tuple",
+        "Muted",
+        "NotMember",
+        "BadInput",
+        "tuple",
+    ]
+    assert [(m.seq, created) for m, created in (results[0], results[4])] == [(1, True), (2, True)]
+    assert list(Message.objects.order_by("seq").values_list("client_id", flat=True)) == ["a1", "a3"]
+    assert Room.objects.get(pk=room.pk).last_seq == 2
+    assert sent_seqs == [1, 2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_in_a_batch_returns_the_stored_message_and_the_rest_stay_gapless(
+    alice, bob, room, sent_seqs
+):
+    first, _ = services.message_send(user=alice, room_id=room.pk, body="hi", client_id="old")
+    results = services.message_send_batch(
+        sends=[
+            _send(bob, room, "b1"),
+            _send(alice, room, "old"),  # stored before: the constraint aborts the first attempt
+            _send(alice, room, "new"),
+            _send(alice, room, "new"),  # the same send twice in one batch
+        ]
+    )
+    assert [(m.client_id, m.seq, created) for m, created in results] == [
+        ("b1", 2, True),
+        ("old", 1, False),
+        ("new", 3, True),
+        ("new", 3, False),
+    ]
+    assert results[1][0].pk == first.pk
+    assert Room.objects.get(pk=room.pk).last_seq == 3
+    # The first attempt rolled back whole: its messages were published once, after the retry.
+    assert sent_seqs == [1, 2, 3]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_good_sends_costs_three_statements_each_and_no_savepoints(
+    alice, bob, room, django_assert_num_queries
+):
+    sends = [_send(alice if n % 2 else bob, room, f"q{n}") for n in range(10)]
+    # The batch's own atomic block (a savepoint inside the test's transaction,
+    # and its release), then per send: the seq, the row, the read marker.
+    with django_assert_num_queries(2 + 3 * len(sends)):
+        results = services.message_send_batch(sends=sends)
+    assert [m.seq for m, _ in results] == list(range(1, 11))
