@@ -36,6 +36,8 @@ _hubs = {}
 
 # The most sends one database hop carries; a bound on how long one batch holds the write lock.
 SEND_BATCH_MAX = 100
+# The most events one layer message carries (``_publish_outbox``).
+PUBLISH_BATCH_MAX = 100
 
 
 def get_hub():
@@ -211,8 +213,19 @@ class Hub:
             )
 
     async def _publish_outbox(self):
-        while self._outbox:
-            group, event = self._outbox.popleft()
+        outbox = self._outbox
+        while outbox:
+            group, event = outbox.popleft()
+            # The events queued right behind it for the same group (a batch's
+            # messages to one room) travel as one layer message: one layer
+            # operation, and one receive on every node, for all of them.
+            # Only a consecutive run, so events to different groups keep
+            # their order.
+            events = [event]
+            while outbox and outbox[0][0] == group and len(events) < PUBLISH_BATCH_MAX:
+                events.append(outbox.popleft()[1])
+            if len(events) > 1:
+                event = {"type": "hub.batch", "events": events}
             try:
                 await self.layer.group_send(group, event)
             except Exception:
@@ -307,6 +320,15 @@ class Hub:
         logger.debug("hub got %s", kind)
         if kind == "hub.room":
             await self._on_room(event)
+        elif kind == "hub.batch":
+            for each in event["events"]:
+                try:
+                    await self.dispatch(each)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # One bad event must not cost the others of its batch.
+                    logger.exception("hub could not dispatch a %s event", each.get("type"))
         elif kind == "hub.user":
             await self._on_user(event)
         elif kind == "hub.presence":

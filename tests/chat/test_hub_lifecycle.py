@@ -1,4 +1,5 @@
-"""The hub's shutdown: its loops stop when cancelled, even when the layer below loses the cancel."""
+"""The hub: its shutdown (its loops stop when cancelled, even when the layer below loses the
+cancel) and how it publishes to the layer."""
 
 import asyncio
 
@@ -63,3 +64,66 @@ async def test_stop_lets_a_publish_in_flight_reach_the_layer():
         "type": "probe",
         "n": 1,
     }
+
+
+class CountingLayer(InMemoryChannelLayer):
+    """Counts the layer messages published, to see the hub coalesce them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sent = []
+
+    async def group_send(self, group, message):
+        self.sent.append((group, message["type"]))
+        await super().group_send(group, message)
+
+
+class Recorder:
+    """Stands in for a consumer: the frames the hub pushes to it, in order."""
+
+    def __init__(self, user_id):
+        self.user_id, self.rooms, self.frames = user_id, set(), []
+
+    async def push(self, text, room_id=None, seq=None, prepared=None):
+        self.frames.append((room_id, seq, text))
+
+
+async def test_events_queued_together_for_one_group_travel_as_one_layer_message():
+    from chat import fanout
+
+    hub = hub_module.Hub()
+    hub.layer = CountingLayer()
+    await hub.start()
+    try:
+        member = Recorder(user_id=7)
+        await hub.attach(member, {1: 0, 2: 0})
+        hub.layer.sent.clear()
+        # What a batch of sends queues: three messages to room 1, one to room 2,
+        # then one more to room 1; queued from the batch's thread, all at once.
+        hub._batch_thread.active = True
+        for room_id, seq in [(1, 1), (1, 2), (1, 3), (2, 1), (1, 4)]:
+            hub.enqueue_publish(
+                fanout.room_group(room_id), fanout.room_event(room_id, f"m{room_id}.{seq}", seq=seq)
+            )
+        hub._batch_thread.active = False
+        hub._start_publishing()
+        for _ in range(100):
+            if len(member.frames) == 5:
+                break
+            await asyncio.sleep(0.01)
+
+        # Consecutive events to one group share a layer message; the order holds.
+        assert hub.layer.sent == [
+            ("room.1", "hub.batch"),
+            ("room.2", "hub.room"),
+            ("room.1", "hub.room"),
+        ]
+        assert member.frames == [
+            (1, 1, "m1.1"),
+            (1, 2, "m1.2"),
+            (1, 3, "m1.3"),
+            (2, 1, "m2.1"),
+            (1, 4, "m1.4"),
+        ]
+    finally:
+        await hub.stop()

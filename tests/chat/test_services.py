@@ -229,12 +229,71 @@ def test_a_repeat_in_a_batch_returns_the_stored_message_and_the_rest_stay_gaples
 
 
 @pytest.mark.django_db
-def test_a_batch_of_good_sends_costs_three_statements_each_and_no_savepoints(
-    alice, bob, room, django_assert_num_queries
+@pytest.mark.parametrize(("senders", "statements"), [(1, 3), (2, 4)])
+def test_a_batch_to_one_room_costs_a_few_statements_however_many_sends_it_holds(
+    alice, bob, room, django_assert_num_queries, senders, statements
 ):
-    sends = [_send(alice if n % 2 else bob, room, f"q{n}") for n in range(10)]
-    # The batch's own atomic block (a savepoint inside the test's transaction,
-    # and its release), then per send: the seq, the row, the read marker.
-    with django_assert_num_queries(2 + 3 * len(sends)):
+    users = [alice, bob][:senders]
+    sends = [_send(users[n % senders], room, f"q{n}") for n in range(10)]
+    # Besides the batch's atomic block (a savepoint inside the test's
+    # transaction, and its release): the room's seq block, the senders'
+    # memberships when there are several, one INSERT for every row, and
+    # one UPDATE for every sender's read marker.
+    with django_assert_num_queries(2 + statements):
         results = services.message_send_batch(sends=sends)
     assert [m.seq for m, _ in results] == list(range(1, 11))
+    assert Message.objects.filter(room=room).count() == 10
+    assert {m.user_id: m.last_read_seq for m in Membership.objects.filter(room=room)} == (
+        {alice.pk: 10, bob.pk: 0} if senders == 1 else {alice.pk: 9, bob.pk: 10}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_across_rooms_keeps_each_rooms_seqs_and_moves_every_senders_read_marker(
+    alice, bob, carol, room, sent_seqs
+):
+    other = services.room_create(owner=carol, name="other", member_ids=[alice.pk])
+    services.message_send(user=carol, room_id=other.pk, body="before", client_id="x0")
+    results = services.message_send_batch(
+        sends=[
+            _send(alice, other, "o1"),
+            _send(bob, room, "r1"),
+            _send(alice, room, "r2"),
+            _send(carol, other, "o2"),
+            _send(bob, room, "r3"),
+            _send(alice, Room(pk=10**6), "nowhere"),  # no such room
+        ]
+    )
+    assert [(r[0].room_id, r[0].seq) for r in results[:5]] == [
+        (other.pk, 2),
+        (room.pk, 1),
+        (room.pk, 2),
+        (other.pk, 3),
+        (room.pk, 3),
+    ]
+    assert isinstance(results[5], NotMember)
+    marks = {
+        (m.user.username, m.room.name): m.last_read_seq
+        for m in Membership.objects.select_related("user", "room")
+    }
+    assert marks == {
+        ("alice", "general"): 2,
+        ("bob", "general"): 3,
+        ("alice", "other"): 2,
+        ("carol", "other"): 3,
+    }
+    assert Room.objects.get(pk=room.pk).last_seq == 3
+    assert Room.objects.get(pk=other.pk).last_seq == 3
+    # Published in the batch's order (each room's in seq order).
+    assert sent_seqs == [1, 2, 1, 2, 3, 3]
+
+
+@pytest.mark.django_db
+def test_a_batch_from_one_muted_sender_is_refused_whole_and_takes_no_seq(alice, bob, room):
+    Membership.objects.filter(user=bob, room=room).update(muted=True)
+    results = services.message_send_batch(sends=[_send(bob, room, "m1"), _send(bob, room, "m2")])
+    assert [type(r).__name__ for r in results] == ["Muted", "Muted"]
+    outsider = services.message_send_batch(sends=[_send(bob, Room(pk=10**6), "x")])
+    assert isinstance(outsider[0], NotMember)
+    assert Room.objects.get(pk=room.pk).last_seq == 0
+    assert not Message.objects.exists()
