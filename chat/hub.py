@@ -36,6 +36,8 @@ _hubs = {}
 
 # The most sends one database hop carries; a bound on how long one batch holds the write lock.
 SEND_BATCH_MAX = 100
+# Turns of the loop a finished batch waits before the next one starts (``_send_batches``).
+SEND_BATCH_YIELDS = 3
 # The most events one layer message carries (``_publish_outbox``).
 PUBLISH_BATCH_MAX = 100
 
@@ -267,6 +269,12 @@ class Hub:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+            # Let the sockets whose sends just finished run first: each acks
+            # and hands in its next waiting frame within a few turns of the
+            # loop, and they share the next batch instead of the first of
+            # them taking the database thread alone (docs/performance.md).
+            for _ in range(SEND_BATCH_YIELDS):
+                await asyncio.sleep(0)
 
     def _run_batch(self, sends):
         """On the database thread: the batch, with its publishes left for the loop to start.

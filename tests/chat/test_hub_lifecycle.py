@@ -127,3 +127,33 @@ async def test_events_queued_together_for_one_group_travel_as_one_layer_message(
         ]
     finally:
         await hub.stop()
+
+
+async def test_sockets_whose_sends_just_finished_share_the_next_batch(monkeypatch):
+    """A socket hands in its next frame a few turns of the loop after its ack.
+
+    Without waiting for them, the first to come back would take the database
+    thread alone and the others would queue behind it, one batch each.
+    """
+    hub = hub_module.Hub()
+    batches = []
+
+    def run_batch(sends):
+        batches.append([kwargs["client_id"] for kwargs in sends])
+        return [(kwargs["client_id"], True) for kwargs in sends]
+
+    monkeypatch.setattr(hub, "_run_batch", run_batch)
+
+    async def socket(n):
+        await hub.message_send(client_id=f"{n}a")
+        # What a consumer does between two sends (ack, dispatch of the next
+        # frame) takes it a turn or two of the loop; some take longer.
+        for _ in range(n % 3):
+            await asyncio.sleep(0)
+        await hub.message_send(client_id=f"{n}b")
+
+    await asyncio.gather(*(socket(n) for n in range(5)))
+
+    assert batches[0] == ["0a", "1a", "2a", "3a", "4a"]
+    assert sorted(batches[1]) == ["0b", "1b", "2b", "3b", "4b"]
+    assert len(batches) == 2
