@@ -216,7 +216,7 @@ CHAT_SEND_BUFFER_BYTES = env.int("CHAT_SEND_BUFFER_BYTES", default=4 * 1024 * 10
 # to the database thread when that one wants it back (sys.setswitchinterval;
 # Python's default is 0.005). Shorter, a send's queries stop queueing behind
 # a busy loop after each database call (docs/performance.md).
-CHAT_SWITCH_INTERVAL = env.float("CHAT_SWITCH_INTERVAL", default=0.001)
+CHAT_SWITCH_INTERVAL = env.float("CHAT_SWITCH_INTERVAL", default=0.0002)
 # daphne freezes the objects it loaded at startup out of the garbage
 # collector's full passes (ops/runtime.py, docs/performance.md).
 CHAT_GC_FREEZE = env.bool("CHAT_GC_FREEZE", default=True)
