@@ -309,6 +309,9 @@ def _send_batch_at_once(sends):
         for index, message in stored:
             results[index] = (message, True)
             transaction.on_commit(partial(_after_send, message))
+            logger.debug(
+                "message %s stored in room %s as seq %s", message.pk, message.room_id, message.seq
+            )
     return results
 
 
