@@ -138,29 +138,11 @@ def _announce_leave(user_id, room):
 
 
 def _next_seq(user, room_id):
-    """Allocate the room's next seq for a message by ``user``.
-
-    The UPDATE takes the room row's write lock and holds it until commit, so
-    concurrent senders in one room queue here: seqs are handed out in commit
-    order, and a rolled-back send returns its seq with the rollback. That is
-    what makes seq gapless. The membership condition rides on the same
-    statement, so a permitted send costs one query here, not two; only a
-    refused one asks why.
-    """
-    room_table = Room._meta.db_table
-    member_table = Membership._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {room_table} SET last_seq = last_seq + 1"
-            f" WHERE id = %s AND EXISTS (SELECT 1 FROM {member_table} m"
-            f" WHERE m.room_id = %s AND m.user_id = %s AND NOT m.muted)"
-            " RETURNING last_seq",
-            [room_id, room_id, user.pk],
-        )
-        row = cursor.fetchone()
-    if row is not None:
-        return row[0]
-    if Membership.objects.filter(user=user, room_id=room_id, muted=True).exists():
+    """Allocate the room's next seq for a message by ``user`` (``_take_seqs``)."""
+    seq, standing = _take_seqs(room_id, {user.pk}, 1)
+    if seq is not None:
+        return seq
+    if standing.get(user.pk):
         raise Muted()
     raise NotMember()
 
@@ -242,15 +224,24 @@ def message_send_batch(*, sends):
     """
     try:
         return _send_batch_at_once(sends)
-    except Exception as exc:
-        # Rolled back whole, publishing nothing; now one savepoint each, so
-        # that only the send at fault fails.
+    except _AttemptRolledBack as failed:
+        # Nothing was stored or published; now one savepoint each, so that
+        # only the send at fault fails.
         logger.debug(
             "a batch of %s sends failed at once (%s); again with savepoints",
             len(sends),
-            type(exc).__name__,
+            type(failed.__cause__).__name__,
         )
         return _send_batch_with_savepoints(sends)
+
+
+class _AttemptRolledBack(Exception):
+    """The savepoint-free attempt at a batch failed before its commit and rolled back.
+
+    Only this is worth a second attempt: a failing commit, or an error in
+    the hooks that run after it, leaves the batch's fate to the caller, as
+    for a single send.
+    """
 
 
 def _send_batch_at_once(sends):
@@ -274,38 +265,11 @@ def _send_batch_at_once(sends):
             results[index] = exc
         else:
             by_room.setdefault(kwargs["room_id"], []).append(index)
-    stored = []  # (index in the batch, message)
     with transaction.atomic():
-        for room_id in sorted(by_room):
-            indexes = by_room[room_id]
-            seq, standing = _take_seqs(
-                room_id, {sends[i]["user"].pk for i in indexes}, len(indexes)
-            )
-            first = seq
-            for index in indexes:
-                kwargs = sends[index]
-                muted = standing.get(kwargs["user"].pk)
-                if muted:
-                    results[index] = Muted()
-                elif muted is None or seq is None:  # not a member, or no such room
-                    results[index] = NotMember()
-                else:
-                    message = Message(
-                        room_id=room_id,
-                        seq=seq,
-                        author=kwargs["user"],
-                        body=kwargs["body"],
-                        client_id=kwargs["client_id"],
-                    )
-                    stored.append((index, message))
-                    seq += 1
-            if first is not None and seq < first + len(indexes):
-                _give_back_seqs(room_id, first + len(indexes) - seq)
-        if stored:
-            messages = [message for _, message in stored]
-            Message.objects.bulk_create(messages)
-            _mark_read_by_senders(messages)
-        stored.sort(key=lambda item: item[0])
+        try:
+            stored = _store_at_once(sends, by_room, results)
+        except Exception as exc:
+            raise _AttemptRolledBack from exc
         for index, message in stored:
             results[index] = (message, True)
             transaction.on_commit(partial(_after_send, message))
@@ -315,8 +279,53 @@ def _send_batch_at_once(sends):
     return results
 
 
+def _store_at_once(sends, by_room, results):
+    """The writes of ``_send_batch_at_once``; refusals go into ``results``.
+
+    Returns ``(index in the batch, message)`` for each stored message, in
+    the batch's order.
+    """
+    stored = []
+    for room_id in sorted(by_room):
+        indexes = by_room[room_id]
+        seq, standing = _take_seqs(room_id, {sends[i]["user"].pk for i in indexes}, len(indexes))
+        first = seq
+        for index in indexes:
+            kwargs = sends[index]
+            muted = standing.get(kwargs["user"].pk)
+            if muted:
+                results[index] = Muted()
+            elif muted is None or seq is None:  # not a member, or no such room
+                results[index] = NotMember()
+            else:
+                message = Message(
+                    room_id=room_id,
+                    seq=seq,
+                    author=kwargs["user"],
+                    body=kwargs["body"],
+                    client_id=kwargs["client_id"],
+                )
+                stored.append((index, message))
+                seq += 1
+        if first is not None and seq < first + len(indexes):
+            _give_back_seqs(room_id, first + len(indexes) - seq)
+    if stored:
+        messages = [message for _, message in stored]
+        Message.objects.bulk_create(messages)
+        _mark_read_by_senders(messages)
+    stored.sort(key=lambda item: item[0])
+    return stored
+
+
 def _take_seqs(room_id, user_ids, count):
     """Lock the room's row and take ``count`` seqs for sends by ``user_ids``.
+
+    The UPDATE takes the room row's write lock and holds it until commit, so
+    concurrent senders in one room queue here: seqs are handed out in commit
+    order, and a rolled-back send returns its seqs with the rollback. That
+    is what makes seq gapless. With one sender the membership condition
+    rides on the same statement, so a permitted send costs one query here;
+    only a refused one asks why.
 
     Returns the first seq (None when nothing was taken) and each sender's
     standing in the room, ``{user_id: muted}``, without the non-members.
