@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_TOO_BIG = 1009
 CLOSE_TOO_SLOW = 4008
+UNAVAILABLE = "The service is briefly unavailable; send again with the same client_id."
 
 
 def _encodable(frame):
@@ -74,6 +76,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.held = None
         self.bucket = TokenBucket(settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
         self.arrived = None
+        # message.send frames handed to the hub and not yet answered, oldest
+        # first, as (client_id, future); ``_answer_sends`` acks them in order.
+        self.sends_in_flight = deque()
+        self._answering = None
 
     # --- connection ----------------------------------------------------
 
@@ -100,6 +106,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
+        # The sends are stored all the same; only their answers have nowhere to go.
+        for _, future in self.sends_in_flight:
+            future.cancel()
+        if self._answering is not None:
+            self._answering.cancel()
         if self.hub is not None:
             await self.hub.detach(self)
         if self.counted:
@@ -194,6 +205,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if len(text_data) > settings.CHAT_MAX_FRAME_BYTES // 4 and (
             len(text_data.encode("utf-8")) > settings.CHAT_MAX_FRAME_BYTES
         ):
+            await self._sends_answered()
             await self.close(code=CLOSE_TOO_BIG)
             return
         try:
@@ -217,6 +229,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None:
             await self.error("unknown_type", "Unknown or missing frame type.", client_id)
             return
+        if handler is not ChatConsumer.on_message_send:
+            # Only sends overlap; anything else waits for their answers, so that
+            # its effects and replies come after theirs.
+            await self._sends_answered()
         try:
             await handler(self, frame)
         except ChatError as exc:
@@ -225,17 +241,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # The database is unreachable or failing over: the frame's transaction
             # rolled back (or, if its commit raced the failure, a retry with the
             # same client_id finds it). The socket stays open; the client retries.
-            logger.warning(
-                "database unavailable for a %s frame of user %s: %s",
-                frame["type"],
-                self.user_id,
-                type(exc).__name__,
-            )
-            await self.error(
-                "unavailable",
-                "The service is briefly unavailable; send again with the same client_id.",
-                client_id,
-            )
+            self._log_unavailable(frame["type"], exc)
+            await self.error("unavailable", UNAVAILABLE, client_id)
+
+    def _log_unavailable(self, frame_type, exc):
+        logger.warning(
+            "database unavailable for a %s frame of user %s: %s",
+            frame_type,
+            self.user_id,
+            type(exc).__name__,
+        )
 
     async def _limited_error(self, code, detail):
         if self.bucket.take(self.arrived):
@@ -244,6 +259,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error("rate_limited", "Too many frames; slow down.")
 
     async def error(self, code, detail, client_id=None):
+        """Send an error frame, after the answers to the socket's earlier sends."""
+        await self._sends_answered()
+        await self._error_now(code, detail, client_id)
+
+    async def _error_now(self, code, detail, client_id=None):
         metrics.ERROR_FRAMES.labels(code=code).inc()
         if code == "rate_limited":
             metrics.RATE_LIMIT_HITS.labels(path="websocket").inc()
@@ -277,23 +297,65 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.hub.join_room(self, room_id, last_seq)
 
     async def on_message_send(self, frame):
+        """Hand the send to the hub and go on to the socket's next frame.
+
+        A client that sends several messages in a row has them in one
+        database batch instead of one batch each (docs/performance.md,
+        "Pipelined sends"). They are stored in the order they arrived, and
+        ``_answer_sends`` acks them in that order; every other reply waits
+        for those acks (``_sends_answered``). At most
+        ``CHAT_MAX_SENDS_IN_FLIGHT`` wait at once: beyond that the socket's
+        frames queue, and past ``CHAT_MAX_QUEUED_FRAMES`` it is not read.
+        """
         body, client_id = frame.get("body"), frame.get("client_id")
         services.validate_client_id(client_id)
         services.validate_body(body)
         room_id = await self._member_room(frame)
-        message, created = await self.hub.message_send(
+        future = self.hub.submit_send(
             user=self.user, room_id=room_id, body=body, client_id=client_id
         )
-        await self.send(
-            text_data=dumps(
-                {
-                    "type": "message.ack",
-                    "client_id": client_id,
-                    "message": message_payload(message),
-                    "duplicate": not created,
-                }
-            )
-        )
+        self.sends_in_flight.append((client_id, future))
+        if self._answering is None or self._answering.done():
+            self._answering = asyncio.get_running_loop().create_task(self._answer_sends())
+        if len(self.sends_in_flight) >= settings.CHAT_MAX_SENDS_IN_FLIGHT:
+            await asyncio.wait([self.sends_in_flight[0][1]])
+
+    async def _sends_answered(self):
+        """Wait until every send handed to the hub so far has been answered."""
+        task = self._answering
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            # wait(), not await: cancelling this frame must not cancel the answers.
+            await asyncio.wait([task])
+
+    async def _answer_sends(self):
+        """Ack (or refuse) the socket's sends in flight, in the order they arrived."""
+        pending = self.sends_in_flight
+        while pending:
+            client_id, future = pending[0]
+            try:
+                message, created = await future
+            except ChatError as exc:
+                await self._error_now(exc.code, exc.detail, client_id)
+            except DatabaseError as exc:
+                self._log_unavailable("message.send", exc)
+                await self._error_now("unavailable", UNAVAILABLE, client_id)
+            except Exception:
+                # The send's fate is unknown to us; a retry with the same
+                # client_id stores it once at most.
+                logger.exception("message.send of user %s failed", self.user_id)
+                await self._error_now("unavailable", UNAVAILABLE, client_id)
+            else:
+                await self.send(
+                    text_data=dumps(
+                        {
+                            "type": "message.ack",
+                            "client_id": client_id,
+                            "message": message_payload(message),
+                            "duplicate": not created,
+                        }
+                    )
+                )
+            pending.popleft()
 
     async def on_message_read(self, frame):
         seq = services.require_seq(frame.get("seq"))

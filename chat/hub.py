@@ -235,19 +235,25 @@ class Hub:
                 logger.warning("channel layer send to %s failed", group, exc_info=True)
 
     async def message_send(self, **kwargs):
-        """``services.message_send`` through this process's batches; returns (message, created).
+        """``services.message_send`` through this process's batches; returns (message, created)."""
+        return await self.submit_send(**kwargs)
+
+    def submit_send(self, **kwargs):
+        """Queue a ``services.message_send`` for the next batch; returns its future.
 
         Sends that arrive while a batch is in the database wait for the next
         one, so under load many messages share one thread hop and one commit
-        (docs/performance.md); alone, a send goes at once.
+        (docs/performance.md); alone, a send goes at once. Sends are stored
+        in the order they were submitted. The future holds ``(message,
+        created)`` or the send's exception; cancelling it before its batch
+        ends only drops the answer, not the send.
         """
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._sends.append((kwargs, future))
         if self._sending is None or self._sending.done():
-            self._sending = asyncio.get_running_loop().create_task(
-                self._send_batches(), context=contextvars.Context()
-            )
-        return await future
+            self._sending = loop.create_task(self._send_batches(), context=contextvars.Context())
+        return future
 
     async def _send_batches(self):
         while self._sends:

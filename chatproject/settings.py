@@ -222,6 +222,9 @@ CHAT_SWITCH_INTERVAL = env.float("CHAT_SWITCH_INTERVAL", default=0.0002)
 CHAT_GC_FREEZE = env.bool("CHAT_GC_FREEZE", default=True)
 # A socket is not read while this many of its frames wait to be handled.
 CHAT_MAX_QUEUED_FRAMES = env.int("CHAT_MAX_QUEUED_FRAMES", default=64)
+# How many of one socket's message.send frames may wait for the database at
+# once (pipelined: they share batches, and are acked in order).
+CHAT_MAX_SENDS_IN_FLIGHT = env.int("CHAT_MAX_SENDS_IN_FLIGHT", default=32)
 # A node refreshes its presence heartbeat every third of this; the users of a
 # node that died unannounced count as offline once it has passed.
 CHAT_PRESENCE_EXPIRY = env.int("CHAT_PRESENCE_EXPIRY", default=30)

@@ -31,6 +31,69 @@ async def test_a_message_is_acked_and_reaches_every_member_socket(connect, alice
     await c.quiet("message.new")
 
 
+async def _replies(client, count):
+    """The next ``count`` frames that answer the client's own frames, in arrival order."""
+    replies = []
+    while len(replies) < count:
+        frame = await client.next_frame(5)
+        if frame["type"] in ("message.ack", "error", "pong"):
+            replies.append(frame)
+    return replies
+
+
+async def test_sends_in_a_row_are_answered_in_order_and_a_later_ping_after_them(
+    connect, alice, bob, room
+):
+    a, b = await connect(alice), await connect(bob)
+    await a.say(room.pk, "first", "p-1")
+    await a.say(room.pk, "second", "p-2")
+    await a.say(987654, "nowhere", "p-3")
+    await a.say(room.pk, "first", "p-1")  # a repeat of the first
+    await a.say(room.pk, "x" * 4001, "p-5")
+    await a.say(room.pk, "third", "p-6")
+    await a.send(type="ping")
+    replies = await _replies(a, 7)
+    assert [(r["type"], r.get("client_id")) for r in replies] == [
+        ("message.ack", "p-1"),
+        ("message.ack", "p-2"),
+        ("error", "p-3"),
+        ("message.ack", "p-1"),
+        ("error", "p-5"),
+        ("message.ack", "p-6"),
+        ("pong", None),
+    ]
+    assert [replies[i]["message"]["seq"] for i in (0, 1, 3, 5)] == [1, 2, 1, 3]
+    assert [replies[i]["duplicate"] for i in (0, 1, 3, 5)] == [False, False, True, False]
+    assert [replies[i]["code"] for i in (2, 4)] == ["not_member", "too_long"]
+    got = [(await b.expect("message.new"))["message"]["body"] for _ in range(3)]
+    assert got == ["first", "second", "third"]
+    await b.quiet("message.new")
+
+
+async def test_more_sends_than_may_wait_at_once_are_all_stored_and_acked(
+    connect, alice, room, settings
+):
+    settings.CHAT_MAX_SENDS_IN_FLIGHT = 2
+    a = await connect(alice)
+    for n in range(12):
+        await a.say(room.pk, f"burst {n}", f"b-{n}")
+    acks = await _replies(a, 12)
+    assert [ack["client_id"] for ack in acks] == [f"b-{n}" for n in range(12)]
+    assert [ack["message"]["seq"] for ack in acks] == list(range(1, 13))
+
+
+async def test_sends_in_flight_when_the_socket_closes_are_still_stored_once(
+    connect, alice, bob, room
+):
+    a, b = await connect(alice), await connect(bob)
+    for n in range(5):
+        await a.say(room.pk, f"going {n}", f"g-{n}")
+    await a.close()
+    got = [(await b.expect("message.new"))["message"]["seq"] for _ in range(5)]
+    assert got == [1, 2, 3, 4, 5]
+    assert await database_sync_to_async(Message.objects.count)() == 5
+
+
 async def test_a_repeated_client_id_is_acked_as_duplicate_and_not_broadcast(
     connect, alice, bob, room
 ):
