@@ -12,7 +12,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from ops import metrics
@@ -311,7 +311,7 @@ def _store_at_once(sends, by_room, results):
             _give_back_seqs(room_id, first + len(indexes) - seq)
     if stored:
         messages = [message for _, message in stored]
-        Message.objects.bulk_create(messages)
+        _insert_messages(messages)
         _mark_read_by_senders(messages)
     stored.sort(key=lambda item: item[0])
     return stored
@@ -343,12 +343,56 @@ def _take_seqs(room_id, user_ids, count):
     with connection.cursor() as cursor:
         cursor.execute(sql + " RETURNING last_seq", params)
         row = cursor.fetchone()
-    first = None if row is None else row[0] - count + 1
-    if len(user_ids) == 1 and first is not None:
-        return first, {user_id: False}
-    # Read under the room's lock (or, refused, to tell muted from not a member).
-    standing = Membership.objects.filter(room_id=room_id, user_id__in=user_ids)
-    return first, dict(standing.values_list("user_id", "muted"))
+        first = None if row is None else row[0] - count + 1
+        if len(user_ids) == 1 and first is not None:
+            return first, {user_id: False}
+        # Read under the room's lock (or, refused, to tell muted from not a member).
+        # Plain SQL: the ORM took longer to build this than the database to answer it.
+        cursor.execute(
+            f"SELECT user_id, muted FROM {member_table} WHERE room_id = %s"
+            f" AND user_id IN ({', '.join(['%s'] * len(user_ids))})",
+            [room_id, *user_ids],
+        )
+        return first, {user_id: bool(muted) for user_id, muted in cursor.fetchall()}
+
+
+_INSERTED_FIELDS = ("room", "seq", "author", "body", "client_id", "created_at")
+
+
+def _insert_messages(messages):
+    """Store new messages in one INSERT and give each its id.
+
+    What ``bulk_create`` does, in plain SQL: the ORM spent longer preparing
+    the statement than the database took to run it (docs/performance.md,
+    fourth round). Like ``bulk_create``, it relies on RETURNING giving the
+    ids in the order of the rows.
+    """
+    now = timezone.now()
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    columns = ", ".join(Message._meta.get_field(name).column for name in _INSERTED_FIELDS)
+    row = f"({', '.join(['%s'] * len(_INSERTED_FIELDS))})"
+    params = []
+    for message in messages:
+        message.created_at = now
+        params += [
+            message.room_id,
+            message.seq,
+            message.author_id,
+            message.body,
+            message.client_id,
+            created_at,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Message._meta.db_table} ({columns})"
+            f" VALUES {', '.join([row] * len(messages))} RETURNING id",
+            params,
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+    for message, pk in zip(messages, ids, strict=True):
+        message.pk = pk
+        message._state.adding = False
+        message._state.db = connection.alias
 
 
 def _give_back_seqs(room_id, count):
@@ -356,22 +400,22 @@ def _give_back_seqs(room_id, count):
 
 
 def _mark_read_by_senders(messages):
-    """Sending implies having read the room up to one's own message: one UPDATE for all."""
+    """Sending implies having read the room up to one's own message.
+
+    One statement per sender, sent together (``executemany`` pipelines them
+    on PostgreSQL: one round trip). Plain SQL, because building the same
+    UPDATE through the ORM cost the batch more than running it
+    (docs/performance.md, fourth round).
+    """
     newest = {}
     for message in messages:
         newest[(message.room_id, message.author_id)] = message.seq
-    if len(newest) == 1:
-        (((room_id, user_id), seq),) = newest.items()
-        Membership.objects.filter(room_id=room_id, user_id=user_id, last_read_seq__lt=seq).update(
-            last_read_seq=seq
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Membership._meta.db_table} SET last_read_seq = %s"
+            " WHERE room_id = %s AND user_id = %s AND last_read_seq < %s",
+            [(seq, room_id, user_id, seq) for (room_id, user_id), seq in newest.items()],
         )
-        return
-    marker = Membership._meta.get_field("last_read_seq")
-    match, seqs = Q(), []
-    for (room_id, user_id), seq in newest.items():
-        match |= Q(room_id=room_id, user_id=user_id, last_read_seq__lt=seq)
-        seqs.append(When(room_id=room_id, user_id=user_id, then=Value(seq, output_field=marker)))
-    Membership.objects.filter(match).update(last_read_seq=Case(*seqs, default=F("last_read_seq")))
 
 
 def _send_batch_with_savepoints(sends):
