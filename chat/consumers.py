@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -187,6 +188,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if seq is not None and seq <= sent_up_to.get(room_id, 0):
                 continue
             await self.send(text_data=text)
+
+    async def dispatch(self, message):
+        """Channels' dispatch, without its database hop per frame.
+
+        Channels (4.2 and later) closes stale database connections before
+        every handler, on the database thread: for this consumer, a hop per
+        received frame, queued behind the batch in progress there
+        (docs/performance.md, fourth round). The consumer reaches the
+        database only through ``database_sync_to_async`` and the hub's
+        batches, which close stale connections around each call themselves.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- frames from the client ----------------------------------------
 
