@@ -59,14 +59,33 @@ def prepare_frame(text):
     )
 
 
+class PreparedFrames:
+    """Several text frames, each framed once, and their bytes joined for one write."""
+
+    def __init__(self, texts):
+        self.messages = [prepare_frame(text) for text in texts]
+        self.payloadHybi = b"".join(message.payloadHybi for message in self.messages)
+
+
+def prepare_frames(texts):
+    """Frames for ``scope["chat.write_prepared"]`` that go to a socket together, in order."""
+    return PreparedFrames(texts)
+
+
 def _write_prepared(protocol, prepared):
-    """Send a prepared frame if the socket is open; False when it is not (nothing sent)."""
+    """Send prepared frame(s) if the socket is open; False when it is not (nothing sent).
+
+    ``prepared`` is one ``prepare_frame`` or a ``PreparedFrames``.
+    """
     if protocol.state != protocol.STATE_OPEN:
         return False
     if protocol._perMessageCompress is None and not protocol.send_queue:
         if _write_now(protocol.transport, prepared.payloadHybi):
             return True
-    protocol.sendPreparedMessage(prepared)
+    # Compression (each message compressed on its own) or autobahn still
+    # sending: frame by frame through autobahn, which keeps their order.
+    for message in getattr(prepared, "messages", (prepared,)):
+        protocol.sendPreparedMessage(message)
     return True
 
 

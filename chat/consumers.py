@@ -181,6 +181,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=text)
 
+    async def push_frames(self, frames, prepared):
+        """Called by the hub with several frames of one room, ``(text, room_id, seq)`` each.
+
+        ``prepared`` holds them framed and joined (``prepare_frames``): under
+        daphne the socket gets them in one write.
+        """
+        if self.closed:
+            return
+        if self.held is not None:
+            self.held.extend(frames)
+            return
+        write = self.scope.get("chat.write_prepared")
+        if write is not None:
+            if not self._too_far_behind():
+                write(prepared)
+            return
+        for text, _, _ in frames:
+            await self.send(text_data=text)
+
     async def _release(self, sent_up_to):
         """Send the held frames, minus messages the client already has."""
         held, self.held = self.held, None

@@ -27,7 +27,7 @@ from django.conf import settings
 from ops import metrics
 
 from . import fanout, presence, selectors, services
-from .backpressure import prepare_frame
+from .backpressure import prepare_frame, prepare_frames
 from .payloads import dumps, message_payload
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,15 @@ def get_hub():
             del _hubs[stale]
         hub = _hubs[loop] = Hub()
     return hub
+
+
+def _is_message(event):
+    """A stored message's event: it has a seq and goes to every socket of the room."""
+    return (
+        event.get("type") == "hub.room"
+        and event.get("seq") is not None
+        and event.get("exclude_user") is None
+    )
 
 
 def _raise_if_cancelling():
@@ -335,14 +344,7 @@ class Hub:
         if kind == "hub.room":
             await self._on_room(event)
         elif kind == "hub.batch":
-            for each in event["events"]:
-                try:
-                    await self.dispatch(each)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # One bad event must not cost the others of its batch.
-                    logger.exception("hub could not dispatch a %s event", each.get("type"))
+            await self._on_batch(event["events"])
         elif kind == "hub.user":
             await self._on_user(event)
         elif kind == "hub.presence":
@@ -350,27 +352,78 @@ class Hub:
         else:
             logger.warning("hub ignored an event of unknown type %r", kind)
 
+    async def _on_batch(self, events):
+        """The events of one layer message, in order.
+
+        A run of stored messages to one room (what a batch of sends to it
+        publishes) goes to each local socket in one write, not one per
+        message (docs/performance.md, fourth round).
+        """
+        run = []
+        for each in events:
+            if _is_message(each) and (not run or run[0]["room"] == each["room"]):
+                run.append(each)
+                continue
+            if run:
+                await self._on_messages(run)
+                run = []
+            if _is_message(each):
+                run.append(each)
+                continue
+            try:
+                await self.dispatch(each)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One bad event must not cost the others of its batch.
+                logger.exception("hub could not dispatch a %s event", each.get("type"))
+        if run:
+            await self._on_messages(run)
+
     async def _on_room(self, event):
-        room_id, seq = event["room"], event.get("seq")
-        if seq is not None:
-            last = self.room_seq.get(room_id)
-            if last is not None and seq <= last:
-                return  # already delivered by a gap refill
-            if last is not None and seq > last + 1:
-                await self._refill(room_id, last, seq)
-                if seq <= self.room_seq.get(room_id, 0):
-                    return  # a tail refill delivered it while we read the gap
-            if room_id in self.rooms:
-                self.room_seq[room_id] = seq
-        exclude = event.get("exclude_user")
-        if seq is not None:
-            metrics.fanout_observed(event.get("at"))
-            metrics.MESSAGES_DELIVERED.inc(len(self.rooms.get(room_id, ())))
-        text = event["text"]
+        if _is_message(event):
+            await self._on_messages([event])
+            return
+        room_id, exclude, text = event["room"], event.get("exclude_user"), event["text"]
         prepared = prepare_frame(text)
         for consumer in list(self.rooms.get(room_id, ())):
             if consumer.user_id != exclude:
-                await consumer.push(text, room_id, seq, prepared)
+                await consumer.push(text, room_id, None, prepared)
+
+    async def _on_messages(self, events):
+        """Deliver stored messages of one room, in seq order, once each.
+
+        The frames still to go out collect in ``frames`` and leave together;
+        a gap flushes them first, so that the refilled messages follow them.
+        """
+        room_id = events[0]["room"]
+        frames = []
+        for event in events:
+            seq = event["seq"]
+            last = self.room_seq.get(room_id)
+            if last is not None and seq <= last:
+                continue  # already delivered by a gap refill
+            if last is not None and seq > last + 1:
+                await self._push_frames(room_id, frames)
+                frames = []
+                await self._refill(room_id, last, seq)
+                if seq <= self.room_seq.get(room_id, 0):
+                    continue  # a tail refill delivered it while we read the gap
+            if room_id in self.rooms:
+                self.room_seq[room_id] = seq
+            metrics.fanout_observed(event.get("at"))
+            frames.append((event["text"], room_id, seq))
+        await self._push_frames(room_id, frames)
+
+    async def _push_frames(self, room_id, frames):
+        """Frames of one room to each of its local sockets, framed once, in one write each."""
+        sockets = list(self.rooms.get(room_id, ()))
+        if not frames or not sockets:
+            return
+        metrics.MESSAGES_DELIVERED.inc(len(sockets) * len(frames))
+        prepared = prepare_frames([text for text, _, _ in frames])
+        for consumer in sockets:
+            await consumer.push_frames(frames, prepared)
 
     async def _refill(self, room_id, last, seq):
         """Deliver the messages the layer lost between ``last`` and ``seq``."""
@@ -383,9 +436,7 @@ class Hub:
                 continue
             self.room_seq[room_id] = message.seq
             text = dumps({"type": "message.new", "message": message_payload(message)})
-            prepared = prepare_frame(text)
-            for consumer in list(self.rooms.get(room_id, ())):
-                await consumer.push(text, room_id, message.seq, prepared)
+            await self._push_frames(room_id, [(text, room_id, message.seq)])
 
     async def _refill_tails(self):
         """Deliver the end of a burst whose events the layer dropped.

@@ -82,10 +82,15 @@ class Recorder:
     """Stands in for a consumer: the frames the hub pushes to it, in order."""
 
     def __init__(self, user_id):
-        self.user_id, self.rooms, self.frames = user_id, set(), []
+        self.user_id, self.rooms, self.frames, self.writes = user_id, set(), [], []
 
     async def push(self, text, room_id=None, seq=None, prepared=None):
         self.frames.append((room_id, seq, text))
+
+    async def push_frames(self, frames, prepared):
+        self.writes.append(len(frames))
+        for text, room_id, seq in frames:
+            await self.push(text, room_id, seq, prepared)
 
 
 async def test_events_queued_together_for_one_group_travel_as_one_layer_message():
@@ -125,6 +130,8 @@ async def test_events_queued_together_for_one_group_travel_as_one_layer_message(
             (2, 1, "m2.1"),
             (1, 4, "m1.4"),
         ]
+        # And room 1's three messages reached the socket in one write.
+        assert member.writes == [3, 1, 1]
     finally:
         await hub.stop()
 
