@@ -204,6 +204,30 @@ def test_a_batch_stores_the_good_sends_and_returns_each_refusal_in_its_place(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_messages_a_batch_returns_are_the_rows_it_stored(alice, bob, room):
+    results = services.message_send_batch(
+        sends=[_send(alice, room, "r1", body="first"), _send(bob, room, "r2", body="second")]
+    )
+    for message, created in results:
+        stored = Message.objects.get(pk=message.pk)
+        assert created is True
+        assert (stored.seq, stored.author_id, stored.body, stored.client_id) == (
+            message.seq,
+            message.author_id,
+            message.body,
+            message.client_id,
+        )
+        assert stored.created_at == message.created_at
+        assert stored.edited_at is None and stored.deleted_at is None
+    # The returned objects behave as loaded rows: saving one updates it.
+    message = results[0][0]
+    message.body = "first, edited"
+    message.save(update_fields=["body"])
+    assert Message.objects.get(pk=message.pk).body == "first, edited"
+    assert Message.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_repeat_in_a_batch_returns_the_stored_message_and_the_rest_stay_gapless(
     alice, bob, room, sent_seqs
 ):
