@@ -368,29 +368,36 @@ class ChatConsumer(AsyncWebsocketConsumer):
         while pending:
             client_id, future = pending[0]
             try:
-                message, created = await future
-            except ChatError as exc:
-                await self._error_now(exc.code, exc.detail, client_id)
-            except DatabaseError as exc:
-                self._log_unavailable("message.send", exc)
-                await self._error_now("unavailable", UNAVAILABLE, client_id)
-            except Exception:
-                # The send's fate is unknown to us; a retry with the same
-                # client_id stores it once at most.
-                logger.exception("message.send of user %s failed", self.user_id)
-                await self._error_now("unavailable", UNAVAILABLE, client_id)
-            else:
-                await self.send(
-                    text_data=dumps(
-                        {
-                            "type": "message.ack",
-                            "client_id": client_id,
-                            "message": message_payload(message),
-                            "duplicate": not created,
-                        }
-                    )
+                await self._answer_send(client_id, future)
+            finally:
+                # Even when answering failed (the socket went away), so that a
+                # later answerer does not answer this send a second time.
+                pending.popleft()
+
+    async def _answer_send(self, client_id, future):
+        try:
+            message, created = await future
+        except ChatError as exc:
+            await self._error_now(exc.code, exc.detail, client_id)
+        except DatabaseError as exc:
+            self._log_unavailable("message.send", exc)
+            await self._error_now("unavailable", UNAVAILABLE, client_id)
+        except Exception:
+            # The send's fate is unknown to us; a retry with the same
+            # client_id stores it once at most.
+            logger.exception("message.send of user %s failed", self.user_id)
+            await self._error_now("unavailable", UNAVAILABLE, client_id)
+        else:
+            await self.send(
+                text_data=dumps(
+                    {
+                        "type": "message.ack",
+                        "client_id": client_id,
+                        "message": message_payload(message),
+                        "duplicate": not created,
+                    }
                 )
-            pending.popleft()
+            )
 
     async def on_message_read(self, frame):
         seq = services.require_seq(frame.get("seq"))

@@ -94,6 +94,24 @@ async def test_sends_in_flight_when_the_socket_closes_are_still_stored_once(
     assert await database_sync_to_async(Message.objects.count)() == 5
 
 
+async def test_a_send_that_fails_unexpectedly_is_answered_unavailable_and_the_socket_lives(
+    connect, alice, room, monkeypatch
+):
+    def broken(*, sends):
+        raise RuntimeError("a bug, not bad input")
+
+    monkeypatch.setattr(services, "message_send_batch", broken)
+    a = await connect(alice)
+    await a.say(room.pk, "hello", "u-1")
+    await a.send(type="ping")
+    replies = await _replies(a, 2)
+    assert replies[0]["code"] == "unavailable" and replies[0]["client_id"] == "u-1"
+    assert replies[1] == {"type": "pong"}
+    monkeypatch.undo()
+    await a.say(room.pk, "hello", "u-1")
+    assert (await a.expect("message.ack"))["message"]["seq"] == 1
+
+
 async def test_a_repeated_client_id_is_acked_as_duplicate_and_not_broadcast(
     connect, alice, bob, room
 ):
