@@ -7,11 +7,24 @@ def _ratio(a, b):
     return round(a / b, 2) if a and b else None
 
 
+def _below_first_step(figures):
+    """The first offered rate when a server fell behind already there, else None.
+
+    Its capacity is then below the sweep's range, so a ratio against it is
+    only known from below: at least (the other's capacity / that rate).
+    """
+    steps = figures.get("steps") or []
+    if figures.get("capacity_per_s") == 0 and steps and not steps[0]["passed"]:
+        return steps[0]["offered_per_s"]
+    return None
+
+
 def ratios_and_targets(results):
     fanout, idle = results["fanout"], results["idle"]
     project = fanout.get("project", {})
     capacity = project.get("capacity_per_s")
     minimal = fanout.get("minimal_channels", {}).get("capacity_per_s")
+    minimal_below = _below_first_step(fanout.get("minimal_channels", {}))
     bare = fanout.get("bare_websockets", {}).get("capacity_per_s")
     embedded = fanout.get("project_embedded", {}).get("capacity_per_s")
     ratios = {
@@ -37,17 +50,27 @@ def ratios_and_targets(results):
                     idle["project"]["connects_per_s"], idle[base]["connects_per_s"]
                 )
 
+    if minimal_below and capacity:
+        ratios["fanout_vs_minimal_channels_at_least"] = _ratio(capacity, minimal_below)
+
     targets = {}
 
     def target(name, wanted, value, met):
         targets[name] = {"target": wanted, "value": value, "met": bool(met) if value else False}
 
-    target(
-        "fanout >= 4.0x minimal Channels chat",
-        4.0,
-        ratios["fanout_vs_minimal_channels"],
-        (ratios["fanout_vs_minimal_channels"] or 0) >= 4.0,
-    )
+    bound = ratios.get("fanout_vs_minimal_channels_at_least")
+    if ratios["fanout_vs_minimal_channels"] is None and bound:
+        target("fanout >= 4.0x minimal Channels chat", 4.0, bound, bound >= 4.0)
+        targets["fanout >= 4.0x minimal Channels chat"]["bound"] = (
+            f"at least: the minimal chat fell behind at {minimal_below:,}/s, the first step"
+        )
+    else:
+        target(
+            "fanout >= 4.0x minimal Channels chat",
+            4.0,
+            ratios["fanout_vs_minimal_channels"],
+            (ratios["fanout_vs_minimal_channels"] or 0) >= 4.0,
+        )
     target(
         "fanout >= 0.5x bare websockets",
         0.5,
@@ -151,5 +174,6 @@ def table(results):
     lines += ["", "Targets:"]
     for name, t in results["targets"].items():
         mark = "met" if t["met"] else "NOT met"
-        lines.append(f"  [{mark:>7}] {name}: {_fmt(t['value'])}")
+        bound = f" ({t['bound']})" if t.get("bound") else ""
+        lines.append(f"  [{mark:>7}] {name}: {_fmt(t['value'])}{bound}")
     return "\n".join(lines)
