@@ -60,16 +60,12 @@ def prepare_frame(text):
 
 
 class PreparedFrames:
-    """Several text frames, each framed once, and their bytes joined for one write."""
+    """Several text frames for ``scope["chat.write_prepared"]``, each framed once,
+    their bytes joined so that a socket gets them in one write, in order."""
 
     def __init__(self, texts):
         self.messages = [prepare_frame(text) for text in texts]
         self.payloadHybi = b"".join(message.payloadHybi for message in self.messages)
-
-
-def prepare_frames(texts):
-    """Frames for ``scope["chat.write_prepared"]`` that go to a socket together, in order."""
-    return PreparedFrames(texts)
 
 
 def _write_prepared(protocol, prepared):

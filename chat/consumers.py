@@ -163,29 +163,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(0.01)
 
     async def push(self, text, room_id=None, seq=None, prepared=None):
-        """Called by the hub for every frame this socket should receive.
+        """Called by the hub for one frame this socket should receive (``push_frames``)."""
+        await self.push_frames([(text, room_id, seq)], prepared)
 
-        ``prepared`` is the same frame already framed (``prepare_frame``),
-        shared by every socket the hub delivers it to; under daphne it is
-        written directly, skipping the per-socket ASGI send.
-        """
-        if self.closed:
-            return
-        if self.held is not None:
-            self.held.append((text, room_id, seq))
-            return
-        write = self.scope.get("chat.write_prepared")
-        if prepared is not None and write is not None:
-            if not self._too_far_behind():
-                write(prepared)
-            return
-        await self.send(text_data=text)
+    async def push_frames(self, frames, prepared=None):
+        """Called by the hub with frames for this socket, ``(text, room_id, seq)`` each.
 
-    async def push_frames(self, frames, prepared):
-        """Called by the hub with several frames of one room, ``(text, room_id, seq)`` each.
-
-        ``prepared`` holds them framed and joined (``prepare_frames``): under
-        daphne the socket gets them in one write.
+        ``prepared`` is the same frames already framed (``prepare_frame`` or
+        ``PreparedFrames``), shared by every socket the hub delivers them to;
+        under daphne they are written directly, in one write, skipping the
+        per-socket ASGI send.
         """
         if self.closed:
             return
@@ -193,7 +180,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.held.extend(frames)
             return
         write = self.scope.get("chat.write_prepared")
-        if write is not None:
+        if prepared is not None and write is not None:
             if not self._too_far_behind():
                 write(prepared)
             return

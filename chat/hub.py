@@ -27,7 +27,7 @@ from django.conf import settings
 from ops import metrics
 
 from . import fanout, presence, selectors, services
-from .backpressure import prepare_frame, prepare_frames
+from .backpressure import PreparedFrames, prepare_frame
 from .payloads import dumps, message_payload
 
 logger = logging.getLogger(__name__)
@@ -243,10 +243,6 @@ class Hub:
                 # NOTE: the write has committed; the hubs and clients repair the gap by seq.
                 logger.warning("channel layer send to %s failed", group, exc_info=True)
 
-    async def message_send(self, **kwargs):
-        """``services.message_send`` through this process's batches; returns (message, created)."""
-        return await self.submit_send(**kwargs)
-
     def submit_send(self, **kwargs):
         """Queue a ``services.message_send`` for the next batch; returns its future.
 
@@ -331,12 +327,16 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            try:
-                await self.dispatch(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("hub could not dispatch a %s event", event.get("type"))
+            await self._logged(event.get("type"), self.dispatch(event))
+
+    async def _logged(self, kind, step):
+        """Await ``step``, the handling of an event; a failure is logged and costs only it."""
+        try:
+            await step
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("hub could not dispatch a %s event", kind)
 
     async def dispatch(self, event):
         kind = event.get("type")
@@ -361,24 +361,16 @@ class Hub:
         """
         run = []
         for each in events:
-            if _is_message(each) and (not run or run[0]["room"] == each["room"]):
-                run.append(each)
-                continue
-            if run:
-                await self._on_messages(run)
+            if run and not (_is_message(each) and each["room"] == run[0]["room"]):
+                await self._logged("hub.room", self._on_messages(run))
                 run = []
             if _is_message(each):
                 run.append(each)
-                continue
-            try:
-                await self.dispatch(each)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            else:
                 # One bad event must not cost the others of its batch.
-                logger.exception("hub could not dispatch a %s event", each.get("type"))
+                await self._logged(each.get("type"), self.dispatch(each))
         if run:
-            await self._on_messages(run)
+            await self._logged("hub.room", self._on_messages(run))
 
     async def _on_room(self, event):
         if _is_message(event):
@@ -421,7 +413,7 @@ class Hub:
         if not frames or not sockets:
             return
         metrics.MESSAGES_DELIVERED.inc(len(sockets) * len(frames))
-        prepared = prepare_frames([text for text, _, _ in frames])
+        prepared = PreparedFrames([text for text, _, _ in frames])
         for consumer in sockets:
             await consumer.push_frames(frames, prepared)
 

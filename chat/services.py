@@ -368,19 +368,14 @@ def _insert_messages(messages):
     ids in the order of the rows.
     """
     now = timezone.now()
-    created_at = connection.ops.adapt_datetimefield_value(now)
-    columns = ", ".join(Message._meta.get_field(name).column for name in _INSERTED_FIELDS)
-    row = f"({', '.join(['%s'] * len(_INSERTED_FIELDS))})"
+    fields = [Message._meta.get_field(name) for name in _INSERTED_FIELDS]
+    columns = ", ".join(field.column for field in fields)
+    row = f"({', '.join(['%s'] * len(fields))})"
     params = []
     for message in messages:
         message.created_at = now
         params += [
-            message.room_id,
-            message.seq,
-            message.author_id,
-            message.body,
-            message.client_id,
-            created_at,
+            field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields
         ]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -1,5 +1,8 @@
 """The websocket protocol through the ASGI application (docs/protocol.md)."""
 
+import asyncio
+import time
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -68,6 +71,35 @@ async def test_sends_in_a_row_are_answered_in_order_and_a_later_ping_after_them(
     got = [(await b.expect("message.new"))["message"]["body"] for _ in range(3)]
     assert got == ["first", "second", "third"]
     await b.quiet("message.new")
+
+
+async def test_sends_in_a_row_share_database_batches(connect, alice, room, monkeypatch):
+    batches = []
+    store = services.message_send_batch
+
+    def recording(*, sends):
+        batches.append(len(sends))
+        return store(sends=sends)
+
+    monkeypatch.setattr(services, "message_send_batch", recording)
+    a = await connect(alice)
+    for n in range(6):
+        await a.say(room.pk, f"row {n}", f"row-{n}")
+    acks = await _replies(a, 6)
+    assert [ack["message"]["seq"] for ack in acks] == list(range(1, 7))
+    # Not one batch per send: the socket handed in the next ones meanwhile.
+    assert sum(batches) == 6 and len(batches) < 6
+
+
+async def test_a_frame_is_answered_while_the_database_thread_is_busy(connect, alice):
+    a = await connect(alice)
+    # The database thread that every database_sync_to_async call shares.
+    busy = asyncio.create_task(database_sync_to_async(time.sleep)(2.0))
+    await asyncio.sleep(0.1)
+    await a.send(type="ping")
+    assert await a.expect("pong", timeout=1.0) == {"type": "pong"}
+    assert not busy.done()
+    await busy
 
 
 async def test_more_sends_than_may_wait_at_once_are_all_stored_and_acked(

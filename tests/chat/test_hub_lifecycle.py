@@ -152,12 +152,12 @@ async def test_sockets_whose_sends_just_finished_share_the_next_batch(monkeypatc
     monkeypatch.setattr(hub, "_run_batch", run_batch)
 
     async def socket(n):
-        await hub.message_send(client_id=f"{n}a")
+        await hub.submit_send(client_id=f"{n}a")
         # What a consumer does between two sends (ack, dispatch of the next
         # frame) takes it a turn or two of the loop; some take longer.
         for _ in range(n % 3):
             await asyncio.sleep(0)
-        await hub.message_send(client_id=f"{n}b")
+        await hub.submit_send(client_id=f"{n}b")
 
     await asyncio.gather(*(socket(n) for n in range(5)))
 
